@@ -1,0 +1,80 @@
+# Arena: `make help` lists the targets. Slow installs are cached outside the clone (ARENA_CACHE).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+ARENA_CACHE ?= $(HOME)/.cache/arena
+VENV ?= $(ARENA_CACHE)/venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.arena-stamp
+# Reinstall when the dependencies change or when another clone owns the editable install.
+WANT_STAMP := $(shell cat pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)-$(CURDIR)
+ARENA := $(VENV)/bin/arena
+PYTEST_INTEGRATION_ARGS ?=
+
+export ARENA_STACK_CACHE_DIR ?= $(ARENA_CACHE)
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PYTHONUNBUFFERED := 1
+
+.PHONY: help venv stack-up stack-down stack-status db-upgrade demo test test-unit test-integration \
+        bench bench-smoke lint fmt clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+venv: ## Create or update the cached virtualenv (python >= 3.11) and install arena into it
+	@if [ "$$(cat $(STAMP) 2>/dev/null)" != "$(WANT_STAMP)" ]; then \
+	  set -e; \
+	  command -v python3 >/dev/null || { echo "error: python3 (>= 3.11) is required" >&2; exit 2; }; \
+	  python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "error: python3 must be >= 3.11" >&2; exit 2; }; \
+	  [ -x $(PY) ] || python3 -m venv $(VENV); \
+	  start=$$(date +%s); \
+	  $(PY) -m pip install -q --upgrade pip; \
+	  $(PY) -m pip install -q -e '.[dev]'; \
+	  echo "$(WANT_STAMP)" > $(STAMP); \
+	  echo "virtualenv ready in $$(( $$(date +%s) - start )) s: $(VENV)"; \
+	fi
+
+stack-up: venv ## Start Kafka (KRaft), PostgreSQL and MinIO natively, installing them on first use
+	$(ARENA) stack up
+
+stack-down: venv ## Stop the native stack
+	$(ARENA) stack down
+
+stack-status: venv ## Show what runs where
+	$(ARENA) stack status
+
+db-upgrade: stack-up ## Apply the registry migrations
+	$(ARENA) db upgrade
+
+demo: db-upgrade ## The main job: the drift demo on real MNIST images (writes out/demo/)
+	$(ARENA) demo
+
+test: venv ## Unit tests, then integration tests against the real stack (started if needed)
+	$(MAKE) test-unit
+	$(MAKE) test-integration
+
+test-unit: venv ## Fast tests, no network
+	$(PY) -m pytest tests/unit -q
+
+test-integration: stack-up ## Tests against real Kafka, PostgreSQL and MinIO
+	$(ARENA) db upgrade
+	$(PY) -m pytest tests/integration -q $(PYTEST_INTEGRATION_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "no integration tests collected"; rc=0; fi; exit $$rc
+
+bench: db-upgrade ## Measure everything in one run: bench/results.json and docs/BENCHMARKS.md
+	$(PY) -m bench.run
+
+bench-smoke: db-upgrade ## A tiny run of the benchmark harness (proves it works; not a timing)
+	$(PY) -m bench.run --smoke
+
+lint: venv ## ruff and mypy (strict)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy arena scorer trainer evaluator storage
+
+fmt: venv ## Format the code
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean: ## Remove build output (not the cache, not the stack's data)
+	rm -rf build *.egg-info .pytest_cache .mypy_cache .ruff_cache out

@@ -1,0 +1,14 @@
+"""The list of CLI command modules; each has ``register(app: typer.Typer) -> None``."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+_MODULES = [
+    "arena.cli.stack_cmd",
+]
+
+
+def modules() -> list[ModuleType]:
+    return [importlib.import_module(name) for name in _MODULES]

@@ -1,0 +1,174 @@
+"""Settings, one frozen class per concern, read from ``ARENA_*`` environment variables.
+
+Build them once in an entry point and pass them down; nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from arena.errors import ConfigError
+
+DEFAULT_SECRET = "arena-local-secret"  # noqa: S105 - the local-mode default, refused elsewhere
+
+
+def _frozen(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix=prefix, frozen=True, extra="ignore")
+
+
+class ModeSettings(BaseSettings):
+    """``local`` allows default secrets; anything else refuses them."""
+
+    model_config = _frozen("ARENA_")
+    mode: Literal["local", "production"] = "local"
+
+
+class KafkaSettings(BaseSettings):
+    model_config = _frozen("ARENA_KAFKA_")
+    bootstrap: str = "127.0.0.1:19092"
+    image_topic: str = "arena.images"
+    label_topic: str = "arena.labels"
+    prediction_topic: str = "arena.predictions"
+    model_topic: str = "arena.models"
+    scorer_status_topic: str = "arena.scorer-status"
+    partitions: int = Field(default=4, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    transaction_timeout_ms: int = Field(default=60_000, ge=1_000)
+
+    def dlq_topic(self, topic: str) -> str:
+        """The dead-letter topic of ``topic``."""
+        return f"{topic}.dlq"
+
+
+class DatabaseSettings(BaseSettings):
+    model_config = _frozen("ARENA_DB_")
+    host: str = "127.0.0.1"
+    port: int = 15432
+    name: str = "arena"
+    user: str = "arena"
+    password: SecretStr = SecretStr(DEFAULT_SECRET)
+
+    @property
+    def url(self) -> str:
+        """SQLAlchemy URL for psycopg 3."""
+        pw = self.password.get_secret_value()
+        return f"postgresql+psycopg://{self.user}:{pw}@{self.host}:{self.port}/{self.name}"
+
+
+class ObjectStoreSettings(BaseSettings):
+    model_config = _frozen("ARENA_S3_")
+    endpoint: str = "127.0.0.1:19000"
+    access_key: str = "arena"
+    secret_key: SecretStr = SecretStr(DEFAULT_SECRET)
+    secure: bool = False
+    model_bucket: str = "arena-models"
+    image_bucket: str = "arena-images"
+
+
+class StackSettings(BaseSettings):
+    """Where the native stack keeps its downloads (cache) and its data (state)."""
+
+    model_config = _frozen("ARENA_STACK_")
+    cache_dir: Path = Path.home() / ".cache" / "arena"
+    state_dir: Path = Path("/var/tmp/arena")
+    kafka_version: str = "4.1.1"
+    kafka_controller_port: int = 19093
+    kafka_heap_mb: int = 512
+    minio_console_port: int = 19001
+    minio_version: str = "v0.0.0-20260212201848-7aac2a2c5b7c"
+    start_timeout_s: float = 90.0
+
+
+class ScorerSettings(BaseSettings):
+    model_config = _frozen("ARENA_SCORER_")
+    group_id: str = "arena-scorer"
+    scorer_id: str = ""
+    batch_size: int = Field(default=256, ge=1)
+    batch_timeout_ms: int = Field(default=20, ge=1)
+    top_k: int = Field(default=3, ge=1)
+    fetch_threads: int = Field(default=8, ge=1)
+    image_root: Path | None = None
+    metrics_port: int = Field(default=0, ge=0)
+
+
+class TrainerSettings(BaseSettings):
+    model_config = _frozen("ARENA_TRAINER_")
+    group_id: str = "arena-trainer"
+    flavor: Literal["keras", "river", "sklearn"] = "keras"
+    finetune_every_labels: int = Field(default=500, ge=1)
+    finetune_interval_s: float = Field(default=0.0, ge=0.0)
+    join_ttl_s: float = Field(default=600.0, gt=0)
+    join_capacity: int = Field(default=100_000, ge=1)
+    window_size: int = Field(default=2_000, ge=1)
+    reservoir_size: int = Field(default=2_000, ge=0)
+    epochs: int = Field(default=2, ge=1)
+    learning_rate: float = Field(default=1e-3, gt=0)
+    holdout_percent: int = Field(default=20, ge=0, le=90)
+
+
+class EvaluatorSettings(BaseSettings):
+    model_config = _frozen("ARENA_EVALUATOR_")
+    group_id: str = "arena-evaluator"
+    min_samples: int = Field(default=200, ge=1)
+    min_margin: float = Field(default=0.01, ge=0.0)
+    significance: float = Field(default=0.05, gt=0.0, lt=1.0)
+    max_recall_drop: float = Field(default=0.2, ge=0.0, le=1.0)
+    window_size: int = Field(default=1_000, ge=1)
+    probation_labels: int = Field(default=300, ge=1)
+    interval_s: float = Field(default=2.0, gt=0)
+
+
+class Settings:
+    """All settings, built once in an entry point."""
+
+    def __init__(self, **overrides: Any) -> None:
+        self.mode = _build(ModeSettings, overrides.get("mode"))
+        self.kafka = _build(KafkaSettings, overrides.get("kafka"))
+        self.db = _build(DatabaseSettings, overrides.get("db"))
+        self.s3 = _build(ObjectStoreSettings, overrides.get("s3"))
+        self.stack = _build(StackSettings, overrides.get("stack"))
+        self.scorer = _build(ScorerSettings, overrides.get("scorer"))
+        self.trainer = _build(TrainerSettings, overrides.get("trainer"))
+        self.evaluator = _build(EvaluatorSettings, overrides.get("evaluator"))
+        self._refuse_default_secrets()
+
+    def _refuse_default_secrets(self) -> None:
+        if self.mode.mode == "local":
+            return
+        if self.db.password.get_secret_value() == DEFAULT_SECRET:
+            raise ConfigError("ARENA_DB_PASSWORD: the default secret is only allowed in local mode")
+        if self.s3.secret_key.get_secret_value() == DEFAULT_SECRET:
+            raise ConfigError("ARENA_S3_SECRET_KEY: the default secret is only allowed in local mode")
+
+
+_S = TypeVar("_S", bound=BaseSettings)
+
+
+def _build(cls: type[_S], overrides: dict[str, Any] | None) -> _S:
+    """Build one settings class, turning a validation error into a ConfigError naming the variable."""
+    try:
+        return cls(**(overrides or {}))
+    except ValidationError as exc:
+        prefix = str(cls.model_config.get("env_prefix", ""))
+        problems = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"]) or "?"
+            problems.append(f"{prefix}{field.upper()}: {err['msg']}")
+        raise ConfigError("; ".join(problems)) from exc
+
+
+__all__ = [
+    "DatabaseSettings",
+    "EvaluatorSettings",
+    "KafkaSettings",
+    "ModeSettings",
+    "ObjectStoreSettings",
+    "ScorerSettings",
+    "Settings",
+    "StackSettings",
+    "TrainerSettings",
+]

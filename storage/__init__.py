@@ -1,0 +1,1 @@
+"""Persistence: the model registry in PostgreSQL and model artifacts in MinIO."""

@@ -1,0 +1,107 @@
+"""Plain domain objects the repositories return; no ORM rows leak out of ``storage``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class VersionStatus(StrEnum):
+    CANDIDATE = "candidate"  # registered challenger, not (yet) promoted
+    CHAMPION = "champion"  # the version the evaluator considers best; at most one
+    RETIRED = "retired"  # a former champion
+    REJECTED = "rejected"  # lost its evaluation, or was rolled back
+
+
+class PromotionKind(StrEnum):
+    PROMOTE = "promote"
+    ROLLBACK = "rollback"
+    PIN = "pin"
+    UNPIN = "unpin"
+
+
+@dataclass(frozen=True, slots=True)
+class OffsetRange:
+    """Offsets ``first..last`` (inclusive) of one topic partition a model trained on."""
+
+    topic: str
+    partition: int
+    first: int
+    last: int
+
+    def contains(self, topic: str, partition: int, offset: int) -> bool:
+        return self.topic == topic and self.partition == partition and (
+            self.first <= offset <= self.last
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactRef:
+    """Where a model artifact lives and what it must hash to."""
+
+    uri: str  # s3://bucket/sha256/<hex>
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersion:
+    id: int
+    flavor: str
+    artifact: ArtifactRef
+    parent_id: int | None
+    training_ranges: tuple[OffsetRange, ...]
+    hyperparameters: dict[str, Any]
+    created_at: datetime
+    status: VersionStatus
+
+    def trained_on(self, topic: str, partition: int, offset: int) -> bool:
+        """Whether the event at this position was part of this version's training data."""
+        return any(r.contains(topic, partition, offset) for r in self.training_ranges)
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """One point of the score history: a metric of a version over a window of labeled events."""
+
+    version_id: int
+    metric: str
+    value: float
+    sample_count: int
+    window_start: datetime
+    window_end: datetime
+    computed_at: datetime
+    id: int | None = None
+    role: str = ""  # "champion", "challenger", "probation", ... (what the evaluator was doing)
+
+
+@dataclass(frozen=True, slots=True)
+class Promotion:
+    """An entry of the append-only audit log."""
+
+    id: int
+    kind: PromotionKind
+    from_version: int | None
+    to_version: int | None
+    reason: str
+    actor: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Pin:
+    id: int
+    version_id: int
+    actor: str
+    reason: str
+    created_at: datetime
+    expires_at: datetime | None = None
+    released_at: datetime | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def active_at(self, when: datetime) -> bool:
+        if self.released_at is not None and self.released_at <= when:
+            return False
+        return self.expires_at is None or when < self.expires_at
