@@ -1,0 +1,1 @@
+"""Alembic environment and the hand-written revisions of the registry schema."""

@@ -32,8 +32,10 @@ class OffsetRange:
     last: int
 
     def contains(self, topic: str, partition: int, offset: int) -> bool:
-        return self.topic == topic and self.partition == partition and (
-            self.first <= offset <= self.last
+        return (
+            self.topic == topic
+            and self.partition == partition
+            and (self.first <= offset <= self.last)
         )
 
 
@@ -56,6 +58,7 @@ class ModelVersion:
     hyperparameters: dict[str, Any]
     created_at: datetime
     status: VersionStatus
+    status_reason: str = ""  # why it was last rejected or retired, if anyone said
 
     def trained_on(self, topic: str, partition: int, offset: int) -> bool:
         """Whether the event at this position was part of this version's training data."""

@@ -1,0 +1,17 @@
+"""Errors the model registry raises when asked for something that contradicts its state."""
+
+from __future__ import annotations
+
+from arena.errors import ArenaError
+
+
+class RegistryError(ArenaError):
+    """A registry operation that cannot be applied (no champion to roll back, ...)."""
+
+
+class UnknownVersion(RegistryError):
+    """A model version id that the registry does not hold."""
+
+    def __init__(self, version_id: int) -> None:
+        super().__init__(f"unknown model version {version_id}")
+        self.version_id = version_id

@@ -1,0 +1,197 @@
+"""SQLAlchemy 2 rows of the model registry; each converts to its domain object with ``to_domain``.
+
+The schema itself is created by the hand-written Alembic migrations in ``migrations/versions``;
+these classes describe it for queries and must stay in step with them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Double,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from storage.domain import (
+    ArtifactRef,
+    Evaluation,
+    ModelVersion,
+    OffsetRange,
+    Pin,
+    Promotion,
+    PromotionKind,
+    VersionStatus,
+)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+_STATUSES = ", ".join(f"'{s.value}'" for s in VersionStatus)
+_KINDS = ", ".join(f"'{k.value}'" for k in PromotionKind)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {  # noqa: RUF012 - SQLAlchemy's declarative configuration
+        datetime: DateTime(timezone=True),
+        dict[str, Any]: JSONB,
+        list[dict[str, Any]]: JSONB,
+        str: Text,
+    }
+
+
+class ModelVersionRow(Base):
+    __tablename__ = "model_versions"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_STATUSES})", name="status"),
+        Index(
+            "uq_model_versions_one_champion",
+            "status",
+            unique=True,
+            postgresql_where=text("status = 'champion'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    flavor: Mapped[str]
+    artifact_uri: Mapped[str]
+    sha256: Mapped[str]
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    training_ranges: Mapped[list[dict[str, Any]]] = mapped_column(
+        server_default=text("'[]'::jsonb")
+    )
+    hyperparameters: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    status: Mapped[str] = mapped_column(server_default=VersionStatus.CANDIDATE.value)
+    status_reason: Mapped[str] = mapped_column(server_default="")
+
+    def to_domain(self) -> ModelVersion:
+        return ModelVersion(
+            id=self.id,
+            flavor=self.flavor,
+            artifact=ArtifactRef(uri=self.artifact_uri, sha256=self.sha256, size=self.size_bytes),
+            parent_id=self.parent_id,
+            training_ranges=tuple(OffsetRange(**r) for r in self.training_ranges),
+            hyperparameters=dict(self.hyperparameters),
+            created_at=self.created_at,
+            status=VersionStatus(self.status),
+            status_reason=self.status_reason,
+        )
+
+
+class EvaluationRow(Base):
+    __tablename__ = "evaluations"
+    __table_args__ = (Index(None, "version_id", "metric", "computed_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    metric: Mapped[str]
+    value: Mapped[float] = mapped_column(Double)
+    sample_count: Mapped[int]
+    window_start: Mapped[datetime]
+    window_end: Mapped[datetime]
+    computed_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    role: Mapped[str] = mapped_column(server_default="")
+
+    @classmethod
+    def from_domain(cls, evaluation: Evaluation) -> EvaluationRow:
+        return cls(
+            version_id=evaluation.version_id,
+            metric=evaluation.metric,
+            value=evaluation.value,
+            sample_count=evaluation.sample_count,
+            window_start=evaluation.window_start,
+            window_end=evaluation.window_end,
+            computed_at=evaluation.computed_at,
+            role=evaluation.role,
+        )
+
+    def to_domain(self) -> Evaluation:
+        return Evaluation(
+            id=self.id,
+            version_id=self.version_id,
+            metric=self.metric,
+            value=self.value,
+            sample_count=self.sample_count,
+            window_start=self.window_start,
+            window_end=self.window_end,
+            computed_at=self.computed_at,
+            role=self.role,
+        )
+
+
+class PromotionRow(Base):
+    """The audit log; a trigger created by the migration refuses UPDATE and DELETE."""
+
+    __tablename__ = "promotions"
+    __table_args__ = (CheckConstraint(f"kind IN ({_KINDS})", name="kind"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    kind: Mapped[str]
+    from_version: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    to_version: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    reason: Mapped[str]
+    actor: Mapped[str]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    def to_domain(self) -> Promotion:
+        return Promotion(
+            id=self.id,
+            kind=PromotionKind(self.kind),
+            from_version=self.from_version,
+            to_version=self.to_version,
+            reason=self.reason,
+            actor=self.actor,
+            created_at=self.created_at,
+        )
+
+
+class PinRow(Base):
+    __tablename__ = "pins"
+    __table_args__ = (
+        Index(
+            "uq_pins_one_unreleased",
+            text("(released_at IS NULL)"),
+            unique=True,
+            postgresql_where=text("released_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    actor: Mapped[str]
+    reason: Mapped[str]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    expires_at: Mapped[datetime | None]
+    released_at: Mapped[datetime | None]
+
+    def to_domain(self) -> Pin:
+        return Pin(
+            id=self.id,
+            version_id=self.version_id,
+            actor=self.actor,
+            reason=self.reason,
+            created_at=self.created_at,
+            expires_at=self.expires_at,
+            released_at=self.released_at,
+        )
