@@ -1,0 +1,1 @@
+"""The native local stack: Kafka (KRaft), PostgreSQL and MinIO, without Docker."""

@@ -1,0 +1,168 @@
+"""Apache Kafka 4.x, one node in KRaft mode (broker + controller), from Maven Central jars."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from pathlib import Path
+
+from confluent_kafka.admin import AdminClient
+
+from arena.config import KafkaSettings, StackSettings
+from arena.stack.process import ManagedProcess, run_checked, wait_until
+from arena.stack.tools import require_tool
+
+LOG4J_VERSION = "2.24.3"
+
+_POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>dev.arena</groupId><artifactId>kafka-runtime</artifactId>
+  <version>1</version><packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId>
+      <version>{kafka}</version></dependency>
+    <!-- Kafka's pom leaves the logging backend to the distribution; bring log4j 2 here. -->
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-core</artifactId>
+      <version>{log4j}</version></dependency>
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId>
+      <version>{log4j}</version></dependency>
+  </dependencies>
+</project>
+"""
+
+_LOG4J2 = """status = warn
+appender.console.type = Console
+appender.console.name = STDOUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.kafka.name = kafka
+logger.kafka.level = WARN
+logger.state.name = state.change.logger
+logger.state.level = WARN
+logger.controller.name = org.apache.kafka.controller
+logger.controller.level = WARN
+"""
+
+
+def split_host_port(address: str, setting: str) -> tuple[str, int]:
+    """``host:port`` → (host, port), with an error naming the setting."""
+    from arena.errors import ConfigError
+
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfigError(f"{setting}: expected host:port, got {address!r}")
+    return host, int(port)
+
+
+class KafkaServer:
+    """Install (jars), configure, format and run the single-node KRaft broker."""
+
+    name = "kafka"
+
+    def __init__(self, kafka: KafkaSettings, stack: StackSettings) -> None:
+        self.host, self.port = split_host_port(kafka.bootstrap, "ARENA_KAFKA_BOOTSTRAP")
+        self.kafka = kafka
+        self.stack = stack
+        self.libs = stack.cache_dir / f"kafka-{stack.kafka_version}" / "libs"
+        self.state = stack.state_dir / "kafka"
+        self.process = ManagedProcess("kafka", self.state / "kafka.pid", self.state / "kafka.log")
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def install(self) -> bool:
+        """Fetch the jars with Maven once; returns whether anything was downloaded."""
+        marker = self.libs.parent / ".complete"
+        if marker.exists():
+            return False
+        mvn = require_tool("mvn")
+        require_tool("java")
+        build = self.libs.parent
+        build.mkdir(parents=True, exist_ok=True)
+        (build / "pom.xml").write_text(_POM.format(kafka=self.stack.kafka_version, log4j=LOG4J_VERSION))
+        run_checked(
+            [mvn, "-q", "-B", "dependency:copy-dependencies", f"-DoutputDirectory={self.libs}"],
+            what="downloading the Kafka jars from Maven Central",
+            cwd=build,
+        )
+        marker.write_text(self.stack.kafka_version)
+        return True
+
+    def _write_config(self) -> Path:
+        data = self.state / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        ctl = self.stack.kafka_controller_port
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "listeners": f"PLAINTEXT://{self.address},CONTROLLER://{self.host}:{ctl}",
+            "advertised.listeners": f"PLAINTEXT://{self.address}",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "controller.quorum.bootstrap.servers": f"{self.host}:{ctl}",
+            "log.dirs": str(data),
+            "num.partitions": "1",
+            # One node: internal topics must not ask for more replicas than exist, or
+            # transactions and consumer groups hang.
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "8",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.num.partitions": "8",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            "log.retention.hours": "24",
+            "log.cleaner.dedupe.buffer.size": str(32 * 1024 * 1024),
+        }
+        path = self.state / "server.properties"
+        path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        (self.state / "log4j2.properties").write_text(_LOG4J2)
+        return path
+
+    def _java(self, *args: str) -> list[str]:
+        heap = f"-Xmx{self.stack.kafka_heap_mb}m"
+        return [
+            require_tool("java"),
+            heap,
+            f"-Xms{self.stack.kafka_heap_mb}m",
+            f"-Dlog4j2.configurationFile={self.state / 'log4j2.properties'}",
+            "-cp",
+            f"{self.libs}/*",
+            *args,
+        ]
+
+    def start(self) -> None:
+        config = self._write_config()
+        if not (self.state / "data" / "meta.properties").exists():
+            run_checked(
+                self._java("kafka.tools.StorageTool", "format", "--standalone",
+                           "-t", _new_cluster_id(), "-c", str(config)),
+                what="formatting the KRaft log directory",
+            )
+        self.process.start(self._java("kafka.Kafka", str(config)))
+
+    def ready(self) -> bool:
+        admin = AdminClient(
+            {"bootstrap.servers": self.address, "socket.timeout.ms": 2000, "log_level": 0}
+        )
+        metadata = admin.list_topics(timeout=2)
+        return bool(metadata.brokers)
+
+    def wait_ready(self, timeout_s: float) -> float:
+        return wait_until(self.ready, what="Kafka", timeout_s=timeout_s,
+                          on_timeout=self.process.log_tail)
+
+    def stop(self) -> bool:
+        return self.process.stop(timeout_s=60)
+
+    def describe(self) -> str:
+        return f"kafka  {self.address} (controller :{self.stack.kafka_controller_port})"
+
+
+def _new_cluster_id() -> str:
+    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import pytest
+
+from arena.errors import InvalidEvent
+from arena.events import (
+    ContentType,
+    ImageEvent,
+    LabelEvent,
+    ModelEvent,
+    ModelEventKind,
+    Prediction,
+    ScorerStatus,
+    decode_image_event,
+    decode_label_event,
+    decode_model_event,
+    decode_prediction,
+    decode_scorer_status,
+    encode_image_event,
+    encode_label_event,
+    encode_model_event,
+    encode_prediction,
+    encode_scorer_status,
+)
+
+RAW = bytes(range(256)) * 3 + bytes(16)  # 784 bytes: one 28x28 image
+
+
+def _image(**kw: object) -> ImageEvent:
+    base: dict[str, object] = {
+        "event_id": "e-1",
+        "timestamp_ms": 1_700_000_000_123,
+        "source": "drone-7",
+        "content_type": ContentType.RAW_GRAY8,
+        "payload": RAW,
+        "height": 28,
+        "width": 28,
+    }
+    base.update(kw)
+    return ImageEvent(**base)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        _image(),
+        _image(label=7),
+        _image(content_type=ContentType.PNG, payload=b"\x89PNG...", height=0, width=0),
+        _image(
+            content_type=ContentType.JPEG,
+            payload=b"",
+            reference="s3://arena-images/drone-7/0001.jpg",
+            height=0,
+            width=0,
+        ),
+    ],
+)
+def test_image_event_round_trip(event: ImageEvent) -> None:
+    assert decode_image_event(encode_image_event(event)) == event
+
+
+def test_image_frame_is_compact() -> None:
+    frame = encode_image_event(_image(event_id="0" * 32))
+    assert len(frame) == 21 + 32 + len("drone-7") + 784
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "empty value"),
+        (b"AI\x01", "shorter than the header"),
+        (b"XX" + bytes(40), "bad magic"),
+        (encode_image_event(_image())[:-1], "raw payload is 783 bytes"),
+        (b"AI\x09" + bytes(40), "unsupported schema version 9"),
+    ],
+)
+def test_malformed_image_frames_raise_with_reason(data: bytes, reason: str) -> None:
+    with pytest.raises(InvalidEvent, match=reason) as info:
+        decode_image_event(data)
+    assert reason in info.value.reason
+
+
+def test_image_event_needs_exactly_one_of_payload_and_reference() -> None:
+    with pytest.raises(InvalidEvent, match="neither"):
+        _image(payload=b"", content_type=ContentType.PNG)
+    with pytest.raises(InvalidEvent, match="both"):
+        _image(content_type=ContentType.PNG, reference="s3://b/k")
+
+
+def test_json_events_round_trip() -> None:
+    label = LabelEvent(event_id="e-1", label=3, timestamp_ms=5)
+    assert decode_label_event(encode_label_event(label)) == label
+    pred = Prediction("e-1", 4, 3, [(3, 0.9), (8, 0.05)], 1.5, 5, "scorer-a")
+    assert decode_prediction(encode_prediction(pred)) == pred
+    model = ModelEvent(ModelEventKind.PINNED, 4, "s3://m/sha256/ab", "a" * 64, "keras", "ops", "me")
+    assert decode_model_event(encode_model_event(model)) == model
+    status = ScorerStatus("scorer-a", 4, "serving")
+    assert decode_scorer_status(encode_scorer_status(status)) == status
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"not json", "not JSON"),
+        (b"[1,2]", "expected a JSON object"),
+        (b'{"schema":"prediction/1","event_id":"e","label":1}', "unexpected schema"),
+        (b'{"schema":"label/1","event_id":"e"}', "label/1"),
+        (b'{"schema":"label/1","event_id":"e","label":-1,"timestamp_ms":1}', "non-negative"),
+    ],
+)
+def test_malformed_label_events_raise(data: bytes, reason: str) -> None:
+    with pytest.raises(InvalidEvent, match=reason):
+        decode_label_event(data)
+
+
+def test_model_event_rejects_unknown_kind_and_bad_hash() -> None:
+    with pytest.raises(InvalidEvent, match="unknown kind"):
+        ModelEvent("exploded", 1, "s3://x", "a" * 64, "keras")  # type: ignore[arg-type]
+    with pytest.raises(InvalidEvent, match="sha256"):
+        ModelEvent(ModelEventKind.PROMOTED, 1, "s3://x", "abc", "keras")
