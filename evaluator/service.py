@@ -1,0 +1,105 @@
+"""The evaluator's pure logic: which events may judge a challenger, and what to do about it."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from numpy.typing import NDArray
+
+from evaluator.policy import Decision
+from storage.domain import ModelVersion, Pin
+from trainer.join import LabeledExample
+from trainer.service import is_holdout
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Events a version may be evaluated on, and how many were excluded as trained on."""
+
+    examples: tuple[LabeledExample, ...]
+    excluded_trained: int
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def images(self) -> NDArray[np.float32]:
+        """[N, H, W] float32 images, in window order."""
+        return np.stack([e.image for e in self.examples], dtype=np.float32)
+
+    def labels(self) -> NDArray[np.int64]:
+        """[N] int64 true labels."""
+        return np.fromiter((e.label for e in self.examples), np.int64, len(self.examples))
+
+
+class EvaluationWindow:
+    """The most recent labeled events, oldest first, up to ``capacity``."""
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be >= 1")
+        self._examples: deque[LabeledExample] = deque(maxlen=capacity)
+
+    def add(self, example: LabeledExample) -> None:
+        self._examples.append(example)
+
+    def __len__(self) -> int:
+        return len(self._examples)
+
+    def eligible_for(
+        self,
+        version: ModelVersion,
+        holdout_percent: int,
+        also_trained: Iterable[ModelVersion] = (),
+    ) -> Selection:
+        """Events ``version`` did not train on.
+
+        Both rules apply, either suffices: an event is eligible when it is in the holdout
+        (``is_holdout``: no trainer ever trains on it, whatever lineage a version recorded),
+        or when no recorded range of ``version`` covers its position (fresh events that
+        arrived after its training set was cut).
+
+        Args:
+            version: the version to evaluate (usually the challenger).
+            holdout_percent: the trainer's holdout share; must match the trainer's setting.
+            also_trained: other versions whose training data must be excluded too, e.g. the
+                champion the challenger was fine-tuned from, which scored on its own
+                training data would look better than it is.
+        """
+        versions = (version, *also_trained)
+        kept = []
+        for e in self._examples:
+            pos = e.position
+            trained = any(v.trained_on(pos.topic, pos.partition, pos.offset) for v in versions)
+            if is_holdout(e.event_id, holdout_percent) or not trained:
+                kept.append(e)
+        return Selection(tuple(kept), len(self._examples) - len(kept))
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """What the evaluator does after a decision, and the reason it records."""
+
+    promote: bool
+    blocked_by_pin: bool
+    reason: str
+
+
+def decide_action(decision: Decision, pin: Pin | None, now: datetime) -> Action:
+    """Combine the policy's decision with the operators' pin: an active pin blocks promotion.
+
+    The blocked decision is still reported, so operators see what the pin costs them.
+    """
+    if pin is not None and pin.active_at(now) and decision.promote:
+        return Action(
+            promote=False,
+            blocked_by_pin=True,
+            reason=(
+                f"would promote, blocked by pin (version {pin.version_id} pinned by "
+                f"{pin.actor}: {pin.reason}); {decision.reason}"
+            ),
+        )
+    return Action(promote=decision.promote, blocked_by_pin=False, reason=decision.reason)

@@ -1,0 +1,99 @@
+"""The trainer's pure logic: when to fine-tune, what is held out, what goes to the buffer."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+
+from trainer.join import LabeledExample
+from trainer.replay import ReplayBuffer, TrainingSet
+
+
+def is_holdout(event_id: str, percent: int) -> bool:
+    """Whether an event belongs to the holdout that no trainer may ever train on.
+
+    The split is a pure function of the event id: blake2b of its UTF-8 bytes, first 8 bytes
+    as an unsigned integer, modulo 100, below ``percent``. Python's ``hash()`` is salted per
+    process, so the trainer and the evaluator would disagree; this never does, across
+    processes, hosts and restarts. About ``percent``% of uniformly random ids are held out.
+    """
+    if not 0 <= percent <= 100:
+        raise ValueError(f"holdout percent must be within 0..100, got {percent}")
+    digest = hashlib.blake2b(event_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % 100 < percent
+
+
+class FineTuneTrigger:
+    """Decides when a fine-tune is due.
+
+    Due after ``every_labels`` new labels since the last fine-tune, or once ``interval_s``
+    has passed with at least one new label (an idle stream never retrains the same data).
+    ``interval_s == 0`` disables the timer.
+    """
+
+    def __init__(
+        self, every_labels: int, interval_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if every_labels < 1 or interval_s < 0:
+            raise ValueError("every_labels must be >= 1 and interval_s >= 0")
+        self._every = every_labels
+        self._interval = interval_s
+        self._clock = clock
+        self._new_labels = 0
+        self._since = clock()
+
+    @property
+    def new_labels(self) -> int:
+        """Labels counted since the last reset."""
+        return self._new_labels
+
+    def on_labels(self, n: int) -> None:
+        """Count ``n`` new labeled examples."""
+        self._new_labels += n
+
+    def due(self) -> bool:
+        """Whether the trainer should fine-tune now."""
+        if self._new_labels >= self._every:
+            return True
+        timer_elapsed = self._interval > 0 and self._clock() - self._since >= self._interval
+        return timer_elapsed and self._new_labels > 0
+
+    def reset(self) -> None:
+        """Call after a fine-tune starts: counts and timer begin again."""
+        self._new_labels = 0
+        self._since = self._clock()
+
+
+class TrainingIntake:
+    """Routes joined examples into the buffer, keeping the holdout out, and cuts training sets.
+
+    Args:
+        buffer: the replay buffer to fill.
+        trigger: counts the examples that entered the buffer.
+        holdout_percent: share of event ids reserved for the evaluator (see ``is_holdout``).
+    """
+
+    def __init__(self, buffer: ReplayBuffer, trigger: FineTuneTrigger, holdout_percent: int):
+        self._buffer = buffer
+        self._trigger = trigger
+        self._holdout_percent = holdout_percent
+        self.held_out = 0
+
+    def offer(self, example: LabeledExample) -> bool:
+        """Add the example to the buffer unless it is in the holdout; return whether it was."""
+        if is_holdout(example.event_id, self._holdout_percent):
+            self.held_out += 1
+            return False
+        self._buffer.add(example)
+        self._trigger.on_labels(1)
+        return True
+
+    def take_if_due(self) -> TrainingSet | None:
+        """The training set for a fine-tune when one is due; resets the trigger and period."""
+        if not self._trigger.due():
+            return None
+        training_set = self._buffer.training_set()
+        self._buffer.mark_trained()
+        self._trigger.reset()
+        return training_set
