@@ -36,3 +36,26 @@ class StackError(ArenaError):
 
 class MissingToolError(StackError):
     """A tool the local stack needs (java, mvn, go, pg_ctl) is not on this machine."""
+
+
+class BusError(ArenaError):
+    """A Kafka client or broker error.
+
+    ``retriable`` tells the caller whether backing off and trying again can succeed; when it
+    is false the client (or the whole service) must be recreated.
+    """
+
+    def __init__(self, message: str, *, retriable: bool = False) -> None:
+        super().__init__(message)
+        self.retriable = retriable
+
+
+class DeliveryError(BusError):
+    """Records the broker did not acknowledge; the message names each topic and its error."""
+
+
+class BatchAborted(BusError):
+    """A batch's Kafka transaction was aborted and the consumer rewound: retry after a back-off."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retriable=True)
