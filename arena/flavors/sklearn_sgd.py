@@ -1,0 +1,92 @@
+"""scikit-learn flavor: a linear softmax-like classifier (``SGDClassifier``, log loss).
+
+Cheap to score and to fine-tune incrementally with ``partial_fit`` on raw pixels; a
+baseline that shows the platform is not tied to deep learning.
+
+Artifacts are pickled (see ``arena.flavors.pickled``): acceptable because the registry
+verifies each artifact's sha256 before it is unpickled.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import ClassVar
+
+import numpy as np
+from sklearn.linear_model import SGDClassifier
+
+from arena.flavors.base import (
+    F32Images,
+    Labels,
+    Probabilities,
+    check_images,
+    normalise_rows,
+    uniform,
+)
+from arena.flavors.pickled import Envelope, dump_envelope, load_envelope
+
+
+class SklearnSgd:
+    """``SGDClassifier(loss="log_loss")`` over the flattened pixels."""
+
+    name: ClassVar[str] = "sklearn"
+    default_learning_rate: ClassVar[float] = 0.01  # SGD's constant step size (eta0)
+
+    def __init__(self, model: SGDClassifier, *, input_shape: tuple[int, int], n_classes: int):
+        self._model = model
+        self._input_shape = input_shape
+        self._n_classes = n_classes
+
+    @classmethod
+    def create(cls, *, n_classes: int, input_shape: tuple[int, int], seed: int) -> SklearnSgd:
+        model = SGDClassifier(
+            loss="log_loss",
+            alpha=1e-5,
+            learning_rate="constant",
+            eta0=cls.default_learning_rate,
+            random_state=seed,
+        )
+        return cls(model, input_shape=input_shape, n_classes=n_classes)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, expected_input_shape: tuple[int, int]) -> SklearnSgd:
+        envelope = load_envelope(
+            cls.name, data, expected_input_shape=expected_input_shape, model_type=SGDClassifier
+        )
+        return cls(envelope.model, input_shape=envelope.input_shape, n_classes=envelope.n_classes)
+
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        return self._input_shape
+
+    @property
+    def n_classes(self) -> int:
+        return self._n_classes
+
+    def predict_proba(self, images: F32Images) -> Probabilities:
+        check_images(images, self._input_shape)
+        if not hasattr(self._model, "coef_"):
+            return uniform(len(images), self._n_classes)
+        flat = images.reshape(len(images), -1)
+        return normalise_rows(self._model.predict_proba(flat))
+
+    def fit(self, images: F32Images, labels: Labels, *, epochs: int, learning_rate: float) -> None:
+        """``epochs`` passes of ``partial_fit`` with a constant step size ``learning_rate``."""
+        check_images(images, self._input_shape)
+        self._model.set_params(learning_rate="constant", eta0=learning_rate)
+        flat = images.reshape(len(images), -1)
+        classes = np.arange(self._n_classes)
+        for _ in range(epochs):
+            self._model.partial_fit(flat, labels, classes=classes)
+
+    def clone(self) -> SklearnSgd:
+        return SklearnSgd(
+            copy.deepcopy(self._model), input_shape=self._input_shape, n_classes=self._n_classes
+        )
+
+    def to_bytes(self) -> bytes:
+        return dump_envelope(self.name, Envelope(self._input_shape, self._n_classes, self._model))
+
+    def warm_up(self, batch_size: int) -> None:
+        """Nothing to compile; one prediction touches the code paths once."""
+        self.predict_proba(np.zeros((batch_size, *self._input_shape), dtype=np.float32))

@@ -1,0 +1,137 @@
+"""Turn image payloads into model input, writing straight into a preallocated batch.
+
+The scorer owns one float32 batch ``[N, H, W]`` and hands each event its ``[H, W]`` slot, so
+the hot path allocates nothing per image. Raw grey bytes at the model's size are scaled in
+place from a zero-copy view; anything else goes through Pillow (any mode, any size).
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image, UnidentifiedImageError
+
+from arena.errors import InvalidEvent
+from arena.events import ContentType, ImageEvent
+
+F32Images = npt.NDArray[np.float32]
+U8Image = npt.NDArray[np.uint8]
+
+# Larger inputs are refused before decoding: a stream image is a photo, not a poster, and
+# a tiny compressed payload can otherwise expand into gigabytes (a decompression bomb).
+MAX_DECODED_PIXELS = 4096 * 4096
+
+_SCALE = np.float32(1.0 / 255.0)
+_FORMATS: dict[ContentType, tuple[str, ...] | None] = {
+    ContentType.PNG: ("PNG",),
+    ContentType.JPEG: ("JPEG",),
+    ContentType.ENCODED: None,  # let Pillow sniff the format
+}
+
+
+def to_unit_float(images: U8Image) -> F32Images:
+    """Scale uint8 pixels to float32 in 0..1, exactly as ``decode_into`` does."""
+    return np.multiply(images, _SCALE, dtype=np.float32)
+
+
+def decode_into(event: ImageEvent, payload: bytes, out: F32Images) -> None:
+    """Decode ``payload`` (the event's inline bytes or its fetched reference) into ``out``.
+
+    Args:
+        event: the event; its content type says how to decode, and for RAW_GRAY8 its
+            height and width give the layout (0 means "the model's size").
+        payload: the encoded image.
+        out: a C-contiguous float32 ``[H, W]`` slot of the model's input batch; receives
+            grey values in 0..1, resized to ``out.shape`` if needed.
+
+    Raises:
+        InvalidEvent: the bytes are not a decodable image of the declared type, or a raw
+            payload's length does not match its declared height and width.
+    """
+    if out.ndim != 2 or out.dtype != np.float32:
+        raise ValueError(f"out must be a float32 [H, W] slot, got {out.dtype} {out.shape}")
+    if event.content_type == ContentType.RAW_GRAY8:
+        _decode_raw(event, payload, out)
+    else:
+        _decode_encoded(event, payload, out)
+
+
+def _decode_raw(event: ImageEvent, payload: bytes, out: F32Images) -> None:
+    height = event.height or out.shape[0]
+    width = event.width or out.shape[1]
+    if len(payload) != height * width:
+        raise InvalidEvent(
+            f"image {event.event_id}: raw payload is {len(payload)} bytes, "
+            f"expected {height}x{width}={height * width}"
+        )
+    pixels = np.frombuffer(payload, dtype=np.uint8).reshape(height, width)
+    if pixels.shape == out.shape:
+        np.multiply(pixels, _SCALE, out=out)  # the fast path: no intermediate array
+    else:
+        _resize_into(Image.fromarray(pixels), out)
+
+
+def _decode_encoded(event: ImageEvent, payload: bytes, out: F32Images) -> None:
+    formats = _FORMATS[event.content_type]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(payload), formats=formats)
+            if image.width * image.height > MAX_DECODED_PIXELS:
+                raise InvalidEvent(
+                    f"image {event.event_id}: {image.width}x{image.height} is larger than "
+                    f"{MAX_DECODED_PIXELS} pixels"
+                )
+            if image.format == "JPEG":
+                # Let libjpeg decode grey at a reduced scale: much cheaper than full size.
+                image.draft("L", (out.shape[1], out.shape[0]))
+            image.load()
+            grey = image if image.mode == "L" else image.convert("L")
+    except InvalidEvent:
+        raise
+    except (
+        UnidentifiedImageError,
+        OSError,
+        ValueError,
+        SyntaxError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+    ) as exc:
+        expected = "/".join(formats) if formats else "image"
+        raise InvalidEvent(
+            f"image {event.event_id}: payload is not a decodable {expected} "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
+    _resize_into(grey, out)
+
+
+def _resize_into(grey: Image.Image, out: F32Images) -> None:
+    height, width = out.shape
+    if grey.size != (width, height):
+        grey = grey.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=2.0)
+    np.multiply(np.asarray(grey, dtype=np.uint8), _SCALE, out=out)
+
+
+def _to_image(image: U8Image) -> Image.Image:
+    if image.dtype != np.uint8 or image.ndim not in (2, 3):
+        raise ValueError(
+            f"expected a uint8 [H, W] or [H, W, C] image, got {image.dtype} {image.shape}"
+        )
+    return Image.fromarray(image)
+
+
+def encode_png(image: U8Image) -> bytes:
+    """Encode a uint8 grey ``[H, W]`` (or RGB ``[H, W, 3]``) image as PNG."""
+    buffer = io.BytesIO()
+    _to_image(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def encode_jpeg(image: U8Image, *, quality: int = 90) -> bytes:
+    """Encode a uint8 grey ``[H, W]`` (or RGB ``[H, W, 3]``) image as JPEG (lossy)."""
+    buffer = io.BytesIO()
+    _to_image(image).save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
