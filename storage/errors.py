@@ -15,3 +15,7 @@ class UnknownVersion(RegistryError):
     def __init__(self, version_id: int) -> None:
         super().__init__(f"unknown model version {version_id}")
         self.version_id = version_id
+
+
+class ArtifactNotFound(ArenaError):
+    """An object the caller expected in MinIO (artifact, alias target, image) is not there."""

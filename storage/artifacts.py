@@ -1,0 +1,186 @@
+"""Model artifacts and claim-check images in MinIO, content-addressed and verified on read.
+
+Order of operations for a new model: ``put`` the bytes first, then register the version with
+the returned ``ArtifactRef``. A registry row then never points at a missing object; an
+upload whose registration failed is only an unreferenced blob.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from types import TracebackType
+
+from minio import Minio
+from minio.error import S3Error
+
+from arena.config import ObjectStoreSettings
+from arena.errors import ArtifactIntegrityError
+from storage.domain import ArtifactRef
+from storage.errors import ArtifactNotFound
+
+_SHA256_META = "x-amz-meta-sha256"
+_MISSING = frozenset({"NoSuchKey", "NoSuchBucket"})
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """Split ``s3://bucket/key`` into bucket and key."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    if not uri.startswith("s3://") or not bucket or not key:
+        raise ValueError(f"not an s3://bucket/key URI: {uri!r}")
+    return bucket, key
+
+
+class ArtifactStore:
+    """MinIO access for model artifacts (``model_bucket``) and images (``image_bucket``)."""
+
+    def __init__(
+        self, s3: ObjectStoreSettings, *, client: Minio | None = None, fetch_threads: int = 8
+    ) -> None:
+        self._s3 = s3
+        self._client = client or Minio(
+            s3.endpoint,
+            access_key=s3.access_key,
+            secret_key=s3.secret_key.get_secret_value(),
+            secure=s3.secure,
+        )
+        self._buckets: set[str] = set()
+        self._pool = ThreadPoolExecutor(max_workers=fetch_threads, thread_name_prefix="s3-fetch")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    def __enter__(self) -> ArtifactStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def put(self, data: bytes) -> ArtifactRef:
+        """Store ``data`` at ``sha256/<hex>``; storing the same bytes again uploads nothing."""
+        digest = hashlib.sha256(data).hexdigest()
+        bucket, key = self._s3.model_bucket, f"sha256/{digest}"
+        self._ensure_bucket(bucket)
+        if not self._holds(bucket, key, digest, len(data)):
+            self._client.put_object(
+                bucket, key, io.BytesIO(data), len(data), metadata={"sha256": digest}
+            )
+        return ArtifactRef(uri=f"s3://{bucket}/{key}", sha256=digest, size=len(data))
+
+    def get(
+        self,
+        ref_or_uri: ArtifactRef | str,
+        expected_sha256: str | None = None,
+        expected_size: int | None = None,
+    ) -> bytes:
+        """Download an artifact and verify it; raises ArtifactIntegrityError on any mismatch.
+
+        With an ``ArtifactRef`` the expectations default to the ref's; with a URI
+        ``expected_sha256`` is required.
+        """
+        if isinstance(ref_or_uri, ArtifactRef):
+            uri = ref_or_uri.uri
+            expected_sha256 = expected_sha256 or ref_or_uri.sha256
+            expected_size = ref_or_uri.size if expected_size is None else expected_size
+        else:
+            uri = ref_or_uri
+        if not expected_sha256:
+            raise ValueError(f"{uri}: an expected sha256 is required to download an artifact")
+        data = self._read(*parse_s3_uri(uri))
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != expected_sha256.lower():
+            raise ArtifactIntegrityError(
+                f"{uri}: downloaded bytes hash to sha256 {actual}, "
+                f"but the registry recorded {expected_sha256}"
+            )
+        if expected_size is not None and len(data) != expected_size:
+            raise ArtifactIntegrityError(
+                f"{uri}: downloaded {len(data)} bytes, but the registry recorded {expected_size}"
+            )
+        return data
+
+    def alias(self, name: str, ref: ArtifactRef) -> None:
+        """Point ``aliases/<name>.json`` (e.g. ``champion``) at ``ref``."""
+        body = json.dumps({"uri": ref.uri, "sha256": ref.sha256, "size": ref.size}).encode()
+        bucket = self._s3.model_bucket
+        self._ensure_bucket(bucket)
+        self._client.put_object(
+            bucket, _alias_key(name), io.BytesIO(body), len(body), "application/json"
+        )
+
+    def resolve_alias(self, name: str) -> ArtifactRef | None:
+        """The artifact ``name`` points at, or None when the alias was never written."""
+        try:
+            body = self._read(self._s3.model_bucket, _alias_key(name))
+        except ArtifactNotFound:
+            return None
+        try:
+            fields = json.loads(body)
+            return ArtifactRef(uri=fields["uri"], sha256=fields["sha256"], size=int(fields["size"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ArtifactIntegrityError(f"alias {name!r} is not a valid pointer: {exc}") from exc
+
+    def put_image(
+        self, key: str, data: bytes, content_type: str = "application/octet-stream"
+    ) -> str:
+        """Store an image for claim-check ingestion; returns its ``s3://`` URI."""
+        bucket = self._s3.image_bucket
+        self._ensure_bucket(bucket)
+        self._client.put_object(bucket, key, io.BytesIO(data), len(data), content_type)
+        return f"s3://{bucket}/{key}"
+
+    def get_images(self, keys: Sequence[str]) -> list[bytes]:
+        """Fetch images concurrently, in order; each is a key of the image bucket or a URI."""
+        locations = [
+            parse_s3_uri(k) if k.startswith("s3://") else (self._s3.image_bucket, k) for k in keys
+        ]
+        return list(self._pool.map(lambda loc: self._read(*loc), locations))
+
+    def _read(self, bucket: str, key: str) -> bytes:
+        try:
+            response = self._client.get_object(bucket, key)
+        except S3Error as exc:
+            if exc.code in _MISSING:
+                raise ArtifactNotFound(f"s3://{bucket}/{key} does not exist") from exc
+            raise
+        try:
+            return bytes(response.read())
+        finally:
+            response.close()
+            response.release_conn()
+
+    def _holds(self, bucket: str, key: str, digest: str, size: int) -> bool:
+        """Whether ``key`` already holds these bytes, as uploaded by ``put``."""
+        try:
+            stat = self._client.stat_object(bucket, key)
+        except S3Error as exc:
+            if exc.code in _MISSING:
+                return False
+            raise
+        recorded = (stat.metadata or {}).get(_SHA256_META)
+        return stat.size == size and recorded == digest
+
+    def _ensure_bucket(self, bucket: str) -> None:
+        if bucket in self._buckets:
+            return
+        if not self._client.bucket_exists(bucket):
+            try:
+                self._client.make_bucket(bucket)
+            except S3Error as exc:
+                if exc.code != "BucketAlreadyOwnedByYou":  # another process created it
+                    raise
+        self._buckets.add(bucket)
+
+
+def _alias_key(name: str) -> str:
+    if not name or "/" in name or name.startswith("."):
+        raise ValueError(f"alias names are single path segments, got {name!r}")
+    return f"aliases/{name}.json"
