@@ -86,7 +86,7 @@ class RiverLogistic:
         h, w = height - height % POOL, width - width % POOL
         pooled = (
             images[:, :h, :w].reshape(len(images), h // POOL, POOL, w // POOL, POOL).mean((2, 4))
-        ).reshape(len(images), -1)
+        ).reshape(len(images), (h // POOL) * (w // POOL))
         rows = []
         for row in pooled:
             nonzero = np.flatnonzero(row)

@@ -65,6 +65,8 @@ class SklearnSgd:
 
     def predict_proba(self, images: F32Images) -> Probabilities:
         check_images(images, self._input_shape)
+        if len(images) == 0:
+            return np.empty((0, self._n_classes), dtype=np.float32)
         if not hasattr(self._model, "coef_"):
             return uniform(len(images), self._n_classes)
         flat = images.reshape(len(images), -1)
