@@ -6,6 +6,7 @@ import importlib
 from types import ModuleType
 
 _MODULES = [
+    "arena.cli.db_cmd",
     "arena.cli.stack_cmd",
 ]
 
