@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import numpy.typing as npt
 
@@ -32,7 +34,10 @@ def train_initial(
         raise ValueError("cannot train an initial model on zero examples")
     height, width = images.shape[1:]
     model = new_model(flavor, input_shape=(height, width), seed=seed)
-    pixels = to_unit_float(images) if images.dtype == np.uint8 else images.astype(np.float32)
+    if images.dtype == np.uint8:
+        pixels = to_unit_float(cast(npt.NDArray[np.uint8], images))
+    else:
+        pixels = np.asarray(images, dtype=np.float32)
     order = np.random.default_rng(seed).permutation(len(images))
     model.fit(
         pixels[order],
