@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 from sqlalchemy import Engine, text
@@ -234,3 +236,16 @@ def test_history_filters_and_limits(registry: Registry) -> None:
     assert all(e.id is not None for e in registry.history())
     assert registry.latest_metrics(a.id) == {"accuracy": 0.85, "recall_min": 0.50}
     assert registry.latest_metrics(b.id) == {"accuracy": 0.70}
+
+
+def test_concurrent_promotions_keep_one_champion_and_a_consistent_log(registry: Registry) -> None:
+    versions = [_register(registry, n=n) for n in range(8)]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda v: registry.promote(v.id, reason="race", actor="t"), versions))
+
+    log = registry.promotions()
+    assert len(registry.list_versions(VersionStatus.CHAMPION)) == 1
+    assert len(registry.list_versions(VersionStatus.RETIRED)) == 7
+    assert log[0].from_version is None
+    assert all(later.from_version == earlier.to_version for earlier, later in pairwise(log))
