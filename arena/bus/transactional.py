@@ -21,6 +21,7 @@ from arena.bus.broker_log import kafka_error_of
 from arena.bus.consumer import BatchConsumer
 from arena.bus.dlq import dead_letter_record
 from arena.bus.offsets import first_offsets, next_offsets
+from arena.bus.producer import TrackedProducer
 from arena.bus.records import BatchResult, BatchStats, OutRecord
 from arena.bus.stop import StopFlag
 from arena.config import KafkaSettings
@@ -219,6 +220,8 @@ class TransactionalProcessor:
             self._rewind(batch)
             return _fatal(exc, "abort transaction")
         self._rewind(batch)
+        if isinstance(self._producer, TrackedProducer):
+            self._producer.deliveries.take_failures()  # logged already; they belong to this abort
         if isinstance(cause, BusError):
             return cause if cause.retriable else BatchAborted(str(cause))
         return BatchAborted(f"batch of {len(batch)} aborted and rewound: {cause!r}")
