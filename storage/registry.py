@@ -105,7 +105,12 @@ class Registry:
             if current is None:
                 raise RegistryError("no champion to roll back")
             if to_version is None:
-                log = [r.to_domain() for r in session.scalars(select(PromotionRow))]
+                changes = select(PromotionRow).where(
+                    PromotionRow.kind.in_(
+                        [PromotionKind.PROMOTE.value, PromotionKind.ROLLBACK.value]
+                    )
+                )
+                log = [r.to_domain() for r in session.scalars(changes)]
                 rejected = session.scalars(
                     select(ModelVersionRow.id).where(
                         ModelVersionRow.status == VersionStatus.REJECTED.value
