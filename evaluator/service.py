@@ -26,6 +26,16 @@ class Selection:
     def __len__(self) -> int:
         return len(self.examples)
 
+    def first(self, n: int) -> Selection:
+        """The oldest ``n`` eligible events.
+
+        Deciding a challenger on this fixed sample, rather than on a window that grows every
+        round, keeps repeated rounds from re-testing it: each new look at fresh data is
+        another chance for a false promotion (about 13% instead of 4% at p < 0.05 with one
+        look per 20 events from 200 to 600).
+        """
+        return Selection(self.examples[:n], self.excluded_trained)
+
     def images(self) -> NDArray[np.float32]:
         """[N, H, W] float32 images, in window order."""
         return np.stack([e.image for e in self.examples], dtype=np.float32)

@@ -69,6 +69,14 @@ class TestEligibleFor:
         assert sel.images().shape == (3, 2, 2) and sel.images().dtype == np.float32
         assert sel.labels().tolist() == [1, 1, 1]
 
+    def test_first_is_a_fixed_sample_as_the_window_grows(self) -> None:
+        w = window_of(range(10))
+        v = version(2, OffsetRange(T, 0, 0, 2))
+        before = [e.position.offset for e in w.eligible_for(v, 0).first(4).examples]
+        w.add(example(10))
+        after = [e.position.offset for e in w.eligible_for(v, 0).first(4).examples]
+        assert before == after == [3, 4, 5, 6]
+
     def test_window_keeps_the_most_recent(self) -> None:
         w = window_of(range(10), capacity=4)
         assert len(w) == 4
