@@ -106,7 +106,8 @@ class TrainerSettings(BaseSettings):
     window_size: int = Field(default=2_000, ge=1)
     reservoir_size: int = Field(default=2_000, ge=0)
     epochs: int = Field(default=2, ge=1)
-    learning_rate: float = Field(default=1e-3, gt=0)
+    learning_rate: float | None = Field(default=None, gt=0)  # None: the flavor's default
+    seed: int = 0
     holdout_percent: int = Field(default=20, ge=0, le=90)
 
 
@@ -115,7 +116,7 @@ class EvaluatorSettings(BaseSettings):
     group_id: str = "arena-evaluator"
     min_samples: int = Field(default=200, ge=1)
     min_margin: float = Field(default=0.01, ge=0.0)
-    significance: float = Field(default=0.05, gt=0.0, lt=1.0)
+    significance: float = Field(default=0.01, gt=0.0, lt=1.0)
     max_recall_drop: float = Field(default=0.2, ge=0.0, le=1.0)
     window_size: int = Field(default=1_000, ge=1)
     probation_labels: int = Field(default=300, ge=1)

@@ -36,6 +36,10 @@ class Selection:
         """
         return Selection(self.examples[:n], self.excluded_trained)
 
+    def last(self, n: int) -> Selection:
+        """The newest ``n`` eligible events: after a drift, the ones that matter."""
+        return Selection(self.examples[-n:] if n else (), self.excluded_trained)
+
     def images(self) -> NDArray[np.float32]:
         """[N, H, W] float32 images, in window order."""
         return np.stack([e.image for e in self.examples], dtype=np.float32)

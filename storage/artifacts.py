@@ -94,7 +94,7 @@ class ArtifactStore:
             uri = ref_or_uri
         if not expected_sha256:
             raise ValueError(f"{uri}: an expected sha256 is required to download an artifact")
-        data = self._read(*parse_s3_uri(uri))
+        data = self.read_object(*parse_s3_uri(uri))
         actual = hashlib.sha256(data).hexdigest()
         if actual != expected_sha256.lower():
             raise ArtifactIntegrityError(
@@ -119,7 +119,7 @@ class ArtifactStore:
     def resolve_alias(self, name: str) -> ArtifactRef | None:
         """The artifact ``name`` points at, or None when the alias was never written."""
         try:
-            body = self._read(self._s3.model_bucket, _alias_key(name))
+            body = self.read_object(self._s3.model_bucket, _alias_key(name))
         except ArtifactNotFound:
             return None
         try:
@@ -142,9 +142,10 @@ class ArtifactStore:
         locations = [
             parse_s3_uri(k) if k.startswith("s3://") else (self._s3.image_bucket, k) for k in keys
         ]
-        return list(self._pool.map(lambda loc: self._read(*loc), locations))
+        return list(self._pool.map(lambda loc: self.read_object(*loc), locations))
 
-    def _read(self, bucket: str, key: str) -> bytes:
+    def read_object(self, bucket: str, key: str) -> bytes:
+        """One object's bytes; ArtifactNotFound (a LookupError) when it does not exist."""
         try:
             response = self._client.get_object(bucket, key)
         except S3Error as exc:

@@ -17,5 +17,5 @@ class UnknownVersion(RegistryError):
         self.version_id = version_id
 
 
-class ArtifactNotFound(ArenaError):
+class ArtifactNotFound(ArenaError, LookupError):
     """An object the caller expected in MinIO (artifact, alias target, image) is not there."""

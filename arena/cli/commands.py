@@ -8,6 +8,9 @@ from types import ModuleType
 _MODULES = [
     "arena.cli.db_cmd",
     "arena.cli.stack_cmd",
+    "arena.cli.services_cmd",
+    "arena.cli.ops_cmd",
+    "arena.cli.demo_cmd",
 ]
 
 

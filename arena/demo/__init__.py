@@ -1,0 +1,1 @@
+"""The drift demo: a drone camera changes midway; Arena notices, retrains and recovers."""

@@ -1,0 +1,102 @@
+"""Turn what was observed into the demo's figures, ``summary.json`` and the accuracy plot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from arena.demo.collect import Observed, duplicates
+from arena.demo.stream import GroundTruth, StreamPlan
+
+RECOVERY_TOLERANCE = 0.03
+
+
+def windowed(correct: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Accuracy of consecutive windows of ``window`` events: (window end index, accuracy)."""
+    ends = np.arange(window, len(correct) + 1, window)
+    return ends, np.array([correct[e - window:e].mean() for e in ends])
+
+
+def summarize(plan: StreamPlan, truth: GroundTruth, observed: Observed, promotions: list[int],
+              rollbacks: list[int], window: int, wall_s: float) -> dict[str, Any]:
+    n = len(truth.event_ids)
+    predicted = np.array([observed.first.get(eid, (-1, -1))[1] for eid in truth.event_ids])
+    versions = np.array([observed.first.get(eid, (-1, -1))[0] for eid in truth.event_ids])
+    has = predicted >= 0
+    correct = (predicted == truth.labels) & has
+    ends, acc = windowed(correct, window)
+    steady = slice(max(0, plan.drift_at - 4 * window), plan.drift_at)
+    pre = float(correct[steady].mean())
+    post_mask = ends > plan.drift_at + window  # windows wholly after the drift
+    post_min = float(acc[post_mask].min()) if post_mask.any() else float("nan")
+    recovered = float(correct[-4 * window:].mean())
+    labels_until = None
+    for end, a in zip(ends[post_mask], acc[post_mask], strict=True):
+        if a >= pre - RECOVERY_TOLERANCE:
+            labels_until = truth.labels_sent_at.get(int(end) - 1)
+            break
+    swaps = {int(v): int(np.argmax(versions == v)) for v in np.unique(versions[has])}
+    return {
+        "events": n,
+        "promotions": len(promotions),
+        "promoted_versions": promotions,
+        "rollbacks": len(rollbacks),
+        "drift": plan.drift,
+        "drift_at_event": plan.drift_at,
+        "pre_drift_accuracy": round(pre, 4),
+        "post_drift_min_accuracy": round(post_min, 4),
+        "recovered_accuracy": round(recovered, 4),
+        "recovered_within_3_points": recovered >= pre - RECOVERY_TOLERANCE,
+        "lost_predictions": int((~has).sum()),
+        "duplicate_predictions": duplicates(observed.counts),
+        "labels_until_recovery": labels_until,
+        "first_event_served_by_version": swaps,
+        "latency_ms_p50": round(float(np.percentile(observed.latencies_ms, 50)), 1)
+        if observed.latencies_ms else None,
+        "latency_ms_p99": round(float(np.percentile(observed.latencies_ms, 99)), 1)
+        if observed.latencies_ms else None,
+        "window_events": window,
+        "wall_time_s": round(wall_s, 1),
+        "_windows": {"end": ends.tolist(), "accuracy": [round(float(a), 4) for a in acc]},
+    }
+
+
+def write(summary: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary_path = out_dir / "summary.json"
+    summary_path.write_text(json.dumps(summary, indent=2) + "\n")
+    plot_path = out_dir / "accuracy.png"
+    plot(summary, plot_path)
+    return summary_path, plot_path
+
+
+def plot(summary: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    windows = summary["_windows"]
+    fig, ax = plt.subplots(figsize=(10, 4.5), dpi=110)
+    ax.plot(windows["end"], windows["accuracy"], marker="o", markersize=3, label="windowed accuracy")
+    ax.axvline(summary["drift_at_event"], color="crimson", linestyle="--",
+               label=f"camera drift ({summary['drift']})")
+    for i, (version, first) in enumerate(sorted(summary["first_event_served_by_version"].items())):
+        if i == 0:
+            continue  # the initial champion
+        ax.axvline(first, color="seagreen", alpha=0.6, linestyle=":",
+                   label="promotion served" if i == 1 else None)
+        ax.annotate(f"v{version}", (first, 0.05), rotation=90, fontsize=8, color="seagreen")
+    ax.axhline(summary["pre_drift_accuracy"], color="grey", alpha=0.4)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("event (stream order)")
+    ax.set_ylabel(f"accuracy per {summary['window_events']} events")
+    ax.set_title("Arena drift demo: champion accuracy on a live drone stream")
+    ax.legend(loc="lower left")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,197 @@
+"""The scorer service: image topic → champion model → prediction topic, exactly once.
+
+Wiring only; the logic is in ``service`` (scoring), ``champion`` (the swap) and ``reload``
+(the control stream). Run it with ``arena scorer``; run as many as there are partitions.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+
+from confluent_kafka import Message, Producer
+
+from arena.bus.consumer import BatchConsumer
+from arena.bus.producer import make_producer
+from arena.bus.records import BatchResult, BatchStats, OutRecord
+from arena.bus.stop import StopFlag
+from arena.bus.topics import default_topics, ensure_topics
+from arena.bus.transactional import TransactionalProcessor
+from arena.config import Settings
+from arena.errors import ArtifactIntegrityError
+from arena.events import ModelEvent, ScorerStatus, encode_prediction, encode_scorer_status
+from arena.flavors import load_model
+from arena.image_batch import BatchDecoder
+from arena.image_source import ImageSource
+from scorer.champion import ChampionHolder, ServingModel
+from scorer.health import Heartbeat, serve_health
+from scorer.metrics import ScorerMetrics
+from scorer.reload import Loader, ModelReloader
+from scorer.service import score_batch
+from storage.artifacts import ArtifactStore
+from storage.db import make_engine
+from storage.registry import Registry
+
+log = logging.getLogger(__name__)
+
+INPUT_SHAPE = (28, 28)
+# Throughput settings measured in bench/: big fetches, a producer that batches for a few ms.
+CONSUMER_TUNING = {"fetch.min.bytes": 1, "fetch.wait.max.ms": 20,
+                   "queued.max.messages.kbytes": 131_072, "max.partition.fetch.bytes": 4_194_304}
+PRODUCER_TUNING = {"linger.ms": 2}
+
+
+def default_scorer_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def make_loader(registry: Registry, store: ArtifactStore, batch_size: int) -> Loader:
+    """Download, verify against the registry, load and warm up an announced version."""
+
+    def load(event: ModelEvent) -> ServingModel:
+        version = registry.get_version(event.version)
+        if version.artifact.sha256 != event.sha256:
+            raise ArtifactIntegrityError(
+                f"version {event.version}: control event says sha256 {event.sha256}, "
+                f"the registry recorded {version.artifact.sha256}"
+            )
+        data = store.get(version.artifact)
+        model = load_model(version.flavor, data, expected_input_shape=INPUT_SHAPE)
+        model.warm_up(batch_size)
+        return ServingModel(version.id, version.flavor, version.artifact.sha256, model)
+
+    return load
+
+
+@dataclass
+class ScorerHandle:
+    """What a running scorer exposes to its caller (the CLI, the demo, the tests)."""
+
+    scorer_id: str
+    holder: ChampionHolder = field(default_factory=ChampionHolder)
+    metrics: ScorerMetrics = field(default_factory=ScorerMetrics)
+    heartbeat: Heartbeat = field(default_factory=Heartbeat)
+    reloader: ModelReloader | None = None
+    health_port: int = 0
+    started: threading.Event = field(default_factory=threading.Event)
+
+
+def run_scorer(settings: Settings, stop: StopFlag, handle: ScorerHandle | None = None) -> None:
+    """Score until ``stop`` is set. Blocks; the first model comes from the control topic
+    (or, if it is empty, from the registry's serving version)."""
+    cfg = settings.scorer
+    handle = handle or ScorerHandle(cfg.scorer_id or default_scorer_id())
+    ensure_topics(settings.kafka, default_topics(settings.kafka))
+    with ExitStack() as resources:
+        registry = Registry(make_engine(settings.db))
+        store = ArtifactStore(settings.s3)
+        resources.callback(store.close)
+        status_producer = make_producer(settings.kafka)
+        resources.callback(status_producer.flush, 10)
+
+        def report(status: ScorerStatus) -> None:
+            status_producer.produce(settings.kafka.scorer_status_topic,
+                                    encode_scorer_status(status), status.scorer_id.encode())
+            status_producer.poll(0)
+
+        reloader = ModelReloader(
+            settings.kafka, handle.holder, make_loader(registry, store, cfg.batch_size), report,
+            handle.scorer_id, on_failure=handle.metrics.load_failures.inc,
+        )
+        handle.reloader = reloader
+        reloader.start()
+        resources.callback(reloader.join, 10)
+        resources.callback(reloader.stop)
+        server = serve_health(cfg.metrics_port, handle.metrics.registry, handle.heartbeat.alive,
+                              lambda: handle.holder.current is not None)
+        resources.callback(server.shutdown)
+        handle.health_port = server.server_address[1]
+
+        _await_first_model(handle, reloader, registry, stop)
+        if stop.is_set():
+            return
+        first = handle.holder.current
+        assert first is not None
+        _announce(handle, first, report)
+
+        consumer = BatchConsumer(settings.kafka, cfg.group_id, **CONSUMER_TUNING)
+        resources.callback(consumer.close)
+        consumer.subscribe([settings.kafka.image_topic])
+        producer = make_producer(settings.kafka, transactional_id=f"arena-scorer-{handle.scorer_id}",
+                                 **PRODUCER_TUNING)
+        processor = TransactionalProcessor(
+            consumer, producer, settings.kafka, on_commit=lambda s: _count(handle, s)
+        )
+        processor.init()
+        source = ImageSource(store, cfg.image_root, cfg.fetch_threads)
+        resources.callback(source.close)
+        decoder = BatchDecoder(first.model.input_shape, cfg.batch_size, source)
+        topic = settings.kafka.prediction_topic
+
+        def handle_batch(messages: list[Message]) -> BatchResult:
+            handle.heartbeat.beat()
+            _, swapped_in = handle.holder.swap_if_staged()
+            if swapped_in is not None:
+                _announce(handle, swapped_in, report)
+            serving = handle.holder.current
+            assert serving is not None
+            batch = decoder.decode(messages)
+            predictions = score_batch(batch, serving, cfg.top_k, handle.scorer_id)
+            for p in predictions:
+                handle.metrics.latency.observe(p.latency_ms / 1000.0)
+            outputs = [OutRecord(topic, p.event_id.encode(), encode_prediction(p))
+                       for p in predictions]
+            return BatchResult(outputs=outputs, dead=list(batch.dead))  # type: ignore[arg-type]
+
+        def on_idle() -> None:
+            handle.heartbeat.beat()
+            _, swapped_in = handle.holder.swap_if_staged()
+            if swapped_in is not None:
+                _announce(handle, swapped_in, report)
+
+        handle.started.set()
+        log.info("scorer %s serving version %d", handle.scorer_id, first.version)
+        processor.run(stop, handle_batch, batch_size=cfg.batch_size,
+                      batch_timeout_s=cfg.batch_timeout_ms / 1000, on_idle=on_idle)
+        _close_producer(producer)
+
+
+def _await_first_model(handle: ScorerHandle, reloader: ModelReloader, registry: Registry,
+                       stop: StopFlag) -> None:
+    """Wait for the control topic's replay; if it announced nothing, ask the registry."""
+    while not stop.is_set() and not reloader.caught_up.wait(0.2):
+        pass
+    if handle.holder.current is None and not stop.is_set():
+        serving = registry.serving_version()
+        if serving is not None:
+            reloader.apply(ModelEvent("promoted", serving.id, serving.artifact.uri,  # type: ignore[arg-type]
+                                      serving.artifact.sha256, serving.flavor,
+                                      reason="registry at start-up"))
+    while not stop.is_set() and not handle.holder.wait_ready(0.5):
+        handle.heartbeat.beat()
+        log.info("scorer %s waiting for a model to be promoted", handle.scorer_id)
+
+
+def _announce(handle: ScorerHandle, serving: ServingModel,
+              report: Callable[[ScorerStatus], None]) -> None:
+    handle.metrics.serving_version.set(serving.version)
+    handle.metrics.swaps.inc()
+    log.info("scorer %s now serves version %d", handle.scorer_id, serving.version)
+    report(ScorerStatus(handle.scorer_id, serving.version, "serving"))
+
+
+def _count(handle: ScorerHandle, stats: BatchStats) -> None:
+    handle.metrics.batches.inc()
+    handle.metrics.events.inc(stats.n_out)
+    handle.metrics.dead_letters.inc(stats.n_dead)
+
+
+def _close_producer(producer: Producer) -> None:
+    remaining = producer.flush(10)
+    if remaining:
+        log.error("%d records were still queued when the scorer stopped", remaining)
