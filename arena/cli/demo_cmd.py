@@ -18,8 +18,8 @@ def register(app: typer.Typer) -> None:
         drift: str = typer.Option("invert", help="rotate90, invert or low-contrast."),
         rate: float = typer.Option(400.0, help="Photos per second."),
         out: Path = typer.Option(Path("out/demo"), help="Where summary.json and the plot go."),
-        docs_plot: Path | None = typer.Option(Path("docs/demo-accuracy.png"),
-                                              help="Also copy the plot here."),
+        docs_plot: str = typer.Option("docs/demo-accuracy.png",
+                                      help="Also copy the plot here ('' to skip)."),
     ) -> None:
         """Stream drone photos with a camera drift; watch Arena retrain, promote and recover."""
         from arena.demo.run import DemoConfig, run_demo
@@ -28,5 +28,5 @@ def register(app: typer.Typer) -> None:
         plan = StreamPlan(events=events, drift_at=int(events * 0.375), drift=drift, rate_per_s=rate)
         config = dataclasses.replace(DemoConfig(), plan=plan, out_dir=out)
         run_demo(Settings(), config)
-        if docs_plot is not None and docs_plot.parent.exists():
+        if docs_plot and Path(docs_plot).parent.is_dir():
             shutil.copyfile(out / "accuracy.png", docs_plot)
