@@ -136,11 +136,15 @@ class Evaluator:
         elif action.promote:
             self.control.promote(challenger.id, reason=action.reason, actor=ACTOR)
             self.handle.promotions.append(challenger.id)
-            self.probation = Probation(champion, challenger, ProbationMonitor(
-                self.cfg.probation_labels, self.cfg.significance))
+            self.start_probation(old=champion, new=challenger)
         else:
             self.registry.reject(challenger.id, f"lost its evaluation: {decision.reason}")
             log.info("v%d rejected: %s", challenger.id, decision.reason)
+
+    def start_probation(self, *, old: ModelVersion, new: ModelVersion) -> None:
+        """Watch ``new`` against ``old`` on the next fresh labels; roll back if it is worse."""
+        monitor = ProbationMonitor(self.cfg.probation_labels, self.cfg.significance)
+        self.probation = Probation(old, new, monitor)
 
     def _check_probation(self, champion: ModelVersion) -> None:
         p = self.probation

@@ -1,0 +1,104 @@
+"""The evaluator against the real registry and MinIO: the A/A guard, pins, probation."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from arena.datasets import load_mnist
+from arena.images import to_unit_float
+from evaluator.app import Evaluator, EvaluatorHandle
+from storage.domain import VersionStatus
+from trainer.join import EventPosition, LabeledExample
+
+from .conftest import Loop, Models
+
+
+def labeled(n: int, offset: int = 0) -> list[LabeledExample]:
+    """Fresh labeled digits the models never trained on (MNIST test split)."""
+    data = load_mnist()
+    images = to_unit_float(data.x_test[offset:offset + n])
+    return [
+        LabeledExample(f"ev-{offset + i}", EventPosition("arena.images", 0, offset + i),
+                       images[i], int(data.y_test[offset + i]))
+        for i in range(n)
+    ]
+
+
+def make_evaluator(loop: Loop) -> tuple[Evaluator, EvaluatorHandle]:
+    handle = EvaluatorHandle()
+    return Evaluator(loop.settings, loop.control, loop.store, handle), handle
+
+
+def test_identical_challenger_is_never_promoted(loop: Loop, models: Models) -> None:
+    champion = loop.register(models.good)
+    loop.control.promote(champion.id, reason="initial", actor="test")
+    twin = loop.register(models.good.clone(), parent=champion.id)
+    evaluator, handle = make_evaluator(loop)
+    for example in labeled(600):
+        evaluator.add(example)
+
+    evaluator.evaluate()
+
+    assert handle.promotions == []
+    assert loop.registry.champion().id == champion.id  # type: ignore[union-attr]
+    assert loop.registry.get_version(twin.id).status == VersionStatus.REJECTED
+    assert any("not significant" in d or "margin" in d for d in handle.decisions)
+
+
+def test_pin_blocks_promotion_until_unpinned(loop: Loop, models: Models) -> None:
+    weak = loop.register(models.bad)
+    loop.control.promote(weak.id, reason="initial", actor="test")
+    loop.control.pin(weak.id, reason="change freeze", actor="ops")
+    strong = loop.register(models.good, parent=weak.id)
+    evaluator, handle = make_evaluator(loop)
+    for example in labeled(600):
+        evaluator.add(example)
+
+    evaluator.evaluate()
+
+    assert handle.promotions == [] and handle.blocked == [strong.id]
+    assert "would promote, blocked by pin" in handle.decisions[-1]
+    assert loop.registry.champion().id == weak.id  # type: ignore[union-attr]
+    blocked = loop.registry.history(version_id=strong.id, metric="would_promote")
+    assert [e.role for e in blocked] == ["blocked_by_pin"]
+
+    loop.control.unpin(reason="freeze over", actor="ops")
+    evaluator.evaluate()
+
+    assert handle.promotions == [strong.id]
+    assert loop.registry.serving_version().id == strong.id  # type: ignore[union-attr]
+
+
+def test_probation_rolls_back_a_promotion_that_is_worse_live(loop: Loop, models: Models) -> None:
+    good = loop.register(models.good)
+    loop.control.promote(good.id, reason="initial", actor="test")
+    bad = loop.register(models.bad, parent=good.id)
+    loop.control.promote(bad.id, reason="operator error", actor="ops")
+    evaluator, handle = make_evaluator(loop)
+    evaluator.start_probation(old=good, new=bad)
+    for example in labeled(evaluator.cfg.probation_labels + 50, offset=2000):
+        evaluator.add(example)
+
+    evaluator.evaluate()
+
+    assert handle.rollbacks == [bad.id]
+    assert loop.registry.champion().id == good.id  # type: ignore[union-attr]
+    assert loop.registry.get_version(bad.id).status == VersionStatus.REJECTED
+    assert loop.registry.promotions()[-1].kind.value == "rollback"
+
+
+def test_score_history_is_written_per_version(loop: Loop, models: Models) -> None:
+    champion = loop.register(models.good)
+    loop.control.promote(champion.id, reason="initial", actor="test")
+    evaluator, _ = make_evaluator(loop)
+    for example in labeled(500, offset=5000):
+        evaluator.add(example)
+
+    evaluator.evaluate()
+
+    metrics = loop.registry.latest_metrics(champion.id)
+    assert {"accuracy", "log_loss", "macro_f1", "recall_class_0"} <= set(metrics)
+    truth = load_mnist().y_test[5000:5500]
+    predicted = models.good.predict_proba(to_unit_float(load_mnist().x_test[5000:5500]))
+    expected = float((predicted.argmax(axis=1) == truth).mean())
+    assert np.isclose(metrics["accuracy"], expected, atol=1e-6)
