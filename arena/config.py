@@ -74,7 +74,8 @@ class StackSettings(BaseSettings):
 
     model_config = _frozen("ARENA_STACK_")
     cache_dir: Path = Path.home() / ".cache" / "arena"
-    state_dir: Path = Path("/var/tmp/arena")
+    # Not under /root: the postgres user must be able to enter it.
+    state_dir: Path = Path("/var/tmp/arena")  # noqa: S108 - a fixed, documented location
     kafka_version: str = "4.1.1"
     kafka_controller_port: int = 19093
     kafka_heap_mb: int = 512
@@ -143,14 +144,16 @@ class Settings:
         if self.db.password.get_secret_value() == DEFAULT_SECRET:
             raise ConfigError("ARENA_DB_PASSWORD: the default secret is only allowed in local mode")
         if self.s3.secret_key.get_secret_value() == DEFAULT_SECRET:
-            raise ConfigError("ARENA_S3_SECRET_KEY: the default secret is only allowed in local mode")
+            raise ConfigError(
+                "ARENA_S3_SECRET_KEY: the default secret is only allowed in local mode"
+            )
 
 
 _S = TypeVar("_S", bound=BaseSettings)
 
 
 def _build(cls: type[_S], overrides: dict[str, Any] | None) -> _S:
-    """Build one settings class, turning a validation error into a ConfigError naming the variable."""
+    """Build one settings class; a validation error becomes a ConfigError naming the variable."""
     try:
         return cls(**(overrides or {}))
     except ValidationError as exc:

@@ -34,10 +34,11 @@ class ServingChange:
 
 
 class ControlPlane:
-    def __init__(self, registry: Registry, store: ArtifactStore, producer: Producer,
-                 kafka: KafkaSettings) -> None:
+    def __init__(
+        self, registry: Registry, store: ArtifactStore, producer: Producer, kafka: KafkaSettings
+    ) -> None:
         self.registry = registry
-        self._store = store
+        self.store = store
         self._producer = producer
         self._kafka = kafka
 
@@ -45,18 +46,19 @@ class ControlPlane:
         """Make ``version_id`` the champion. While a pin holds, scorers keep the pinned one."""
         self.registry.promote(version_id, reason=reason, actor=actor, kind=PromotionKind.PROMOTE)
         champion = self.registry.get_version(version_id)
-        self._store.alias("champion", champion.artifact)
+        self.store.alias("champion", champion.artifact)
         return self._announce(ModelEventKind.PROMOTED, reason, actor)
 
     def rollback(self, *, reason: str, actor: str, to_version: int | None = None) -> ServingChange:
         """Reject the champion and go back to the previous one (or ``to_version``)."""
         promotion = self.registry.rollback(reason=reason, actor=actor, to_version=to_version)
         assert promotion.to_version is not None
-        self._store.alias("champion", self.registry.get_version(promotion.to_version).artifact)
+        self.store.alias("champion", self.registry.get_version(promotion.to_version).artifact)
         return self._announce(ModelEventKind.ROLLED_BACK, reason, actor)
 
-    def pin(self, version_id: int, *, reason: str, actor: str,
-            expires_at: datetime | None = None) -> ServingChange:
+    def pin(
+        self, version_id: int, *, reason: str, actor: str, expires_at: datetime | None = None
+    ) -> ServingChange:
         """Serve ``version_id`` everywhere until unpinned (or ``expires_at``); blocks promotions."""
         self.registry.pin(version_id, actor=actor, reason=reason, expires_at=expires_at)
         return self._announce(ModelEventKind.PINNED, reason, actor)
@@ -75,9 +77,16 @@ class ControlPlane:
         serving = self.registry.serving_version()
         if serving is None:
             raise ArenaError("nothing to serve: the registry has no champion and no pin")
-        self._store.alias("serving", serving.artifact)
-        event = ModelEvent(kind, serving.id, serving.artifact.uri, serving.artifact.sha256,
-                           serving.flavor, reason=reason, actor=actor)
+        self.store.alias("serving", serving.artifact)
+        event = ModelEvent(
+            kind,
+            serving.id,
+            serving.artifact.uri,
+            serving.artifact.sha256,
+            serving.flavor,
+            reason=reason,
+            actor=actor,
+        )
         self._producer.produce(self._kafka.model_topic, encode_model_event(event), SERVING_KEY)
         flush_or_raise(self._producer, 30)
         log.info("%s: serving version %d (%s, by %s)", kind, serving.id, reason, actor)

@@ -27,7 +27,7 @@ class ModelLoadError(ArenaError):
 
 
 class ConfigError(ArenaError):
-    """A setting is missing or wrong; the message names the setting (e.g. ``ARENA_KAFKA_BOOTSTRAP``)."""
+    """A setting is missing or wrong; the message names it (e.g. ``ARENA_KAFKA_BOOTSTRAP``)."""
 
 
 class StackError(ArenaError):

@@ -73,7 +73,8 @@ class ImageSource:
     def _read_file(self, event: ImageEvent, ref: str) -> bytes:
         if self._root is None:
             raise InvalidEvent(
-                f"image {event.event_id}: file reference {ref!r} but ARENA_SCORER_IMAGE_ROOT is unset"
+                f"image {event.event_id}: file reference {ref!r} "
+                "but ARENA_SCORER_IMAGE_ROOT is unset"
             )
         path = (self._root / ref).resolve()
         if not path.is_relative_to(self._root):
@@ -81,4 +82,6 @@ class ImageSource:
         try:
             return path.read_bytes()
         except OSError as exc:
-            raise InvalidEvent(f"image {event.event_id}: cannot read {ref}: {exc.strerror}") from exc
+            raise InvalidEvent(
+                f"image {event.event_id}: cannot read {ref}: {exc.strerror}"
+            ) from exc

@@ -62,8 +62,13 @@ class EvaluatorHandle:
 class Evaluator:
     """State and steps of the evaluator; ``run_evaluator`` feeds it from Kafka."""
 
-    def __init__(self, settings: Settings, control: ControlPlane, store: ArtifactStore,
-                 handle: EvaluatorHandle) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        control: ControlPlane,
+        store: ArtifactStore,
+        handle: EvaluatorHandle,
+    ) -> None:
         cfg = settings.evaluator
         self.cfg = cfg
         self.holdout = settings.trainer.holdout_percent
@@ -71,8 +76,9 @@ class Evaluator:
         self.registry = control.registry
         self.models = ModelCache(store)
         self.window = EvaluationWindow(cfg.window_size)
-        self.policy = PromotionPolicy(cfg.min_samples, cfg.min_margin, cfg.significance,
-                                      cfg.max_recall_drop)
+        self.policy = PromotionPolicy(
+            cfg.min_samples, cfg.min_margin, cfg.significance, cfg.max_recall_drop
+        )
         self.probation: Probation | None = None
         self.handle = handle
         self._window_start = datetime.now(UTC)
@@ -99,7 +105,9 @@ class Evaluator:
         self._window_start = now
 
     def _newest_candidate(self) -> ModelVersion | None:
-        candidates = sorted(self.registry.list_versions(VersionStatus.CANDIDATE), key=lambda v: v.id)
+        candidates = sorted(
+            self.registry.list_versions(VersionStatus.CANDIDATE), key=lambda v: v.id
+        )
         for old in candidates[:-1]:
             self.registry.reject(old.id, f"superseded by version {candidates[-1].id}")
         return candidates[-1] if candidates else None
@@ -121,8 +129,10 @@ class Evaluator:
         selection = selection.last(self.cfg.min_samples)
         images, labels = selection.images(), selection.labels()
         decision = self.policy.decide(
-            labels, self.models.get(champion).predict_proba(images),
-            self.models.get(challenger).predict_proba(images), N_CLASSES,
+            labels,
+            self.models.get(champion).predict_proba(images),
+            self.models.get(challenger).predict_proba(images),
+            N_CLASSES,
         )
         self._write(challenger.id, decision.challenger_metrics, len(selection), now, "challenger")
         action = decide_action(decision, self.registry.active_pin(), now)
@@ -131,8 +141,9 @@ class Evaluator:
             if challenger.id not in self.handle.blocked:
                 log.warning("v%d: %s", challenger.id, action.reason)
                 self.handle.blocked.append(challenger.id)
-                self._write(challenger.id, {"would_promote": 1.0}, len(selection), now,
-                            "blocked_by_pin")
+                self._write(
+                    challenger.id, {"would_promote": 1.0}, len(selection), now, "blocked_by_pin"
+                )
         elif action.promote:
             self.control.promote(challenger.id, reason=action.reason, actor=ACTOR)
             self.handle.promotions.append(challenger.id)
@@ -152,8 +163,11 @@ class Evaluator:
         if champion.id != p.new.id:  # an operator changed the champion meanwhile
             self.probation = None
             return
-        fresh = [e for e in p.fresh
-                 if not p.new.trained_on(e.position.topic, e.position.partition, e.position.offset)]
+        fresh = [
+            e
+            for e in p.fresh
+            if not p.new.trained_on(e.position.topic, e.position.partition, e.position.offset)
+        ]
         p.fresh.clear()
         if fresh:
             images = np.stack([e.image for e in fresh], dtype=np.float32)
@@ -172,16 +186,30 @@ class Evaluator:
             self.control.rollback(reason=verdict.reason, actor=ACTOR, to_version=p.old.id)
             self.handle.rollbacks.append(p.new.id)
 
-    def _write(self, version_id: int, metrics: dict[str, float], n: int, now: datetime,
-               role: str) -> None:
-        self.registry.record_evaluations([
-            Evaluation(version_id=version_id, metric=name, value=float(value), sample_count=n,
-                       window_start=self._window_start, window_end=now, computed_at=now, role=role)
-            for name, value in metrics.items() if name != "sample_count"
-        ])
+    def _write(
+        self, version_id: int, metrics: dict[str, float], n: int, now: datetime, role: str
+    ) -> None:
+        self.registry.record_evaluations(
+            [
+                Evaluation(
+                    version_id=version_id,
+                    metric=name,
+                    value=float(value),
+                    sample_count=n,
+                    window_start=self._window_start,
+                    window_end=now,
+                    computed_at=now,
+                    role=role,
+                )
+                for name, value in metrics.items()
+                if name != "sample_count"
+            ]
+        )
 
 
-def run_evaluator(settings: Settings, stop: StopFlag, handle: EvaluatorHandle | None = None) -> None:
+def run_evaluator(
+    settings: Settings, stop: StopFlag, handle: EvaluatorHandle | None = None
+) -> None:
     """Consume labeled events and evaluate every ``interval_s`` until ``stop`` is set."""
     handle = handle or EvaluatorHandle()
     kafka, cfg = settings.kafka, settings.evaluator
@@ -195,8 +223,9 @@ def run_evaluator(settings: Settings, stop: StopFlag, handle: EvaluatorHandle | 
         evaluator = Evaluator(settings, control, store, handle)
         joiner = LabelJoiner(settings.trainer.join_ttl_s, settings.trainer.join_capacity)
         # At-most-once is right here: the window only needs recent events, not every one.
-        consumer = BatchConsumer(kafka, cfg.group_id, **{"enable.auto.commit": True,
-                                                         "enable.auto.offset.store": True})
+        consumer = BatchConsumer(
+            kafka, cfg.group_id, **{"enable.auto.commit": True, "enable.auto.offset.store": True}
+        )
         resources.callback(consumer.close)
         consumer.subscribe([kafka.image_topic, kafka.label_topic])
         source = ImageSource(store, settings.scorer.image_root, settings.scorer.fetch_threads)
@@ -209,8 +238,9 @@ def run_evaluator(settings: Settings, stop: StopFlag, handle: EvaluatorHandle | 
             images = [m for m in messages if m.topic() == kafka.image_topic]
             batch = decoder.decode(images)
             for event, record, image in zip(batch.events, batch.records, batch.images, strict=True):
-                pos = EventPosition(str(record.topic()), int(record.partition() or 0),
-                                    int(record.offset() or 0))
+                pos = EventPosition(
+                    str(record.topic()), int(record.partition() or 0), int(record.offset() or 0)
+                )
                 evaluator.add(joiner.add_image(event.event_id, pos, image.copy(), event.label))
             for msg in messages:
                 if msg.topic() == kafka.image_topic:
@@ -218,7 +248,9 @@ def run_evaluator(settings: Settings, stop: StopFlag, handle: EvaluatorHandle | 
                 try:
                     label = decode_label_event(msg.value())
                 except InvalidEvent:
-                    continue  # the trainer dead-letters malformed labels; counting them twice would mislead
+                    # The trainer dead-letters malformed labels; doing it here too would
+                    # put every one in the DLQ twice.
+                    continue
                 evaluator.add(joiner.add_label(label.event_id, label.label))
             joiner.expire()
             if time.monotonic() - last >= cfg.interval_s:

@@ -24,7 +24,13 @@ from arena.bus.topics import default_topics, ensure_topics
 from arena.bus.transactional import TransactionalProcessor
 from arena.config import Settings
 from arena.errors import ArtifactIntegrityError
-from arena.events import ModelEvent, ScorerStatus, encode_prediction, encode_scorer_status
+from arena.events import (
+    ModelEvent,
+    ModelEventKind,
+    ScorerStatus,
+    encode_prediction,
+    encode_scorer_status,
+)
 from arena.flavors import load_model
 from arena.image_batch import BatchDecoder
 from arena.image_source import ImageSource
@@ -41,8 +47,12 @@ log = logging.getLogger(__name__)
 
 INPUT_SHAPE = (28, 28)
 # Throughput settings measured in bench/: big fetches, a producer that batches for a few ms.
-CONSUMER_TUNING = {"fetch.min.bytes": 1, "fetch.wait.max.ms": 20,
-                   "queued.max.messages.kbytes": 131_072, "max.partition.fetch.bytes": 4_194_304}
+CONSUMER_TUNING = {
+    "fetch.min.bytes": 1,
+    "fetch.wait.max.ms": 20,
+    "queued.max.messages.kbytes": 131_072,
+    "max.partition.fetch.bytes": 4_194_304,
+}
 PRODUCER_TUNING = {"linger.ms": 2}
 
 
@@ -95,20 +105,31 @@ def run_scorer(settings: Settings, stop: StopFlag, handle: ScorerHandle | None =
         resources.callback(status_producer.flush, 10)
 
         def report(status: ScorerStatus) -> None:
-            status_producer.produce(settings.kafka.scorer_status_topic,
-                                    encode_scorer_status(status), status.scorer_id.encode())
+            status_producer.produce(
+                settings.kafka.scorer_status_topic,
+                encode_scorer_status(status),
+                status.scorer_id.encode(),
+            )
             status_producer.poll(0)
 
         reloader = ModelReloader(
-            settings.kafka, handle.holder, make_loader(registry, store, cfg.batch_size), report,
-            handle.scorer_id, on_failure=handle.metrics.load_failures.inc,
+            settings.kafka,
+            handle.holder,
+            make_loader(registry, store, cfg.batch_size),
+            report,
+            handle.scorer_id,
+            on_failure=handle.metrics.load_failures.inc,
         )
         handle.reloader = reloader
         reloader.start()
         resources.callback(reloader.join, 10)
         resources.callback(reloader.stop)
-        server = serve_health(cfg.metrics_port, handle.metrics.registry, handle.heartbeat.alive,
-                              lambda: handle.holder.current is not None)
+        server = serve_health(
+            cfg.metrics_port,
+            handle.metrics.registry,
+            handle.heartbeat.alive,
+            lambda: handle.holder.current is not None,
+        )
         resources.callback(server.shutdown)
         handle.health_port = server.server_address[1]
 
@@ -122,8 +143,9 @@ def run_scorer(settings: Settings, stop: StopFlag, handle: ScorerHandle | None =
         consumer = BatchConsumer(settings.kafka, cfg.group_id, **CONSUMER_TUNING)
         resources.callback(consumer.close)
         consumer.subscribe([settings.kafka.image_topic])
-        producer = make_producer(settings.kafka, transactional_id=f"arena-scorer-{handle.scorer_id}",
-                                 **PRODUCER_TUNING)
+        producer = make_producer(
+            settings.kafka, transactional_id=f"arena-scorer-{handle.scorer_id}", **PRODUCER_TUNING
+        )
         processor = TransactionalProcessor(
             consumer, producer, settings.kafka, on_commit=lambda s: _count(handle, s)
         )
@@ -144,8 +166,9 @@ def run_scorer(settings: Settings, stop: StopFlag, handle: ScorerHandle | None =
             predictions = score_batch(batch, serving, cfg.top_k, handle.scorer_id)
             for p in predictions:
                 handle.metrics.latency.observe(p.latency_ms / 1000.0)
-            outputs = [OutRecord(topic, p.event_id.encode(), encode_prediction(p))
-                       for p in predictions]
+            outputs = [
+                OutRecord(topic, p.event_id.encode(), encode_prediction(p)) for p in predictions
+            ]
             return BatchResult(outputs=outputs, dead=list(batch.dead))  # type: ignore[arg-type]
 
         def on_idle() -> None:
@@ -156,29 +179,43 @@ def run_scorer(settings: Settings, stop: StopFlag, handle: ScorerHandle | None =
 
         handle.started.set()
         log.info("scorer %s serving version %d", handle.scorer_id, first.version)
-        processor.run(stop, handle_batch, batch_size=cfg.batch_size,
-                      batch_timeout_s=cfg.batch_timeout_ms / 1000, on_idle=on_idle)
+        processor.run(
+            stop,
+            handle_batch,
+            batch_size=cfg.batch_size,
+            batch_timeout_s=cfg.batch_timeout_ms / 1000,
+            on_idle=on_idle,
+        )
         _close_producer(producer)
 
 
-def _await_first_model(handle: ScorerHandle, reloader: ModelReloader, registry: Registry,
-                       stop: StopFlag) -> None:
+def _await_first_model(
+    handle: ScorerHandle, reloader: ModelReloader, registry: Registry, stop: StopFlag
+) -> None:
     """Wait for the control topic's replay; if it announced nothing, ask the registry."""
     while not stop.is_set() and not reloader.caught_up.wait(0.2):
         pass
     if handle.holder.current is None and not stop.is_set():
         serving = registry.serving_version()
         if serving is not None:
-            reloader.apply(ModelEvent("promoted", serving.id, serving.artifact.uri,  # type: ignore[arg-type]
-                                      serving.artifact.sha256, serving.flavor,
-                                      reason="registry at start-up"))
+            reloader.apply(
+                ModelEvent(
+                    ModelEventKind.PROMOTED,
+                    serving.id,
+                    serving.artifact.uri,
+                    serving.artifact.sha256,
+                    serving.flavor,
+                    reason="registry at start-up",
+                )
+            )
     while not stop.is_set() and not handle.holder.wait_ready(0.5):
         handle.heartbeat.beat()
         log.info("scorer %s waiting for a model to be promoted", handle.scorer_id)
 
 
-def _announce(handle: ScorerHandle, serving: ServingModel,
-              report: Callable[[ScorerStatus], None]) -> None:
+def _announce(
+    handle: ScorerHandle, serving: ServingModel, report: Callable[[ScorerStatus], None]
+) -> None:
     handle.metrics.serving_version.set(serving.version)
     handle.metrics.swaps.inc()
     log.info("scorer %s now serves version %d", handle.scorer_id, serving.version)

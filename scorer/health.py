@@ -1,4 +1,4 @@
-"""Liveness, readiness and Prometheus metrics over HTTP (``/healthz``, ``/readyz``, ``/metrics``)."""
+"""Liveness, readiness and Prometheus metrics over HTTP: /healthz, /readyz, /metrics."""
 
 from __future__ import annotations
 
@@ -25,7 +25,10 @@ class Heartbeat:
 
 
 def serve_health(
-    port: int, registry: CollectorRegistry, alive: Callable[[], bool], ready: Callable[[], bool],
+    port: int,
+    registry: CollectorRegistry,
+    alive: Callable[[], bool],
+    ready: Callable[[], bool],
     host: str = "127.0.0.1",
 ) -> ThreadingHTTPServer:
     """Start the health server in a daemon thread; ``port`` 0 picks a free port."""
@@ -50,7 +53,7 @@ def serve_health(
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
+        def log_message(self, format: str, *args: object) -> None:
             return  # scrapes every few seconds would drown the service log
 
     server = ThreadingHTTPServer((host, port), Handler)

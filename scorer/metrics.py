@@ -20,13 +20,20 @@ class ScorerMetrics:
         self.batches = Counter("arena_scorer_batches", "Committed batches", registry=r)
         self.dead_letters = Counter("arena_scorer_dlq", "Records sent to the DLQ", registry=r)
         self.latency = Histogram(
-            "arena_scorer_latency_seconds", "Event time to prediction", buckets=LATENCY_BUCKETS,
+            "arena_scorer_latency_seconds",
+            "Event time to prediction",
+            buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.serving_version = Gauge("arena_scorer_serving_version", "Model version served",
-                                     registry=r)
+        self.serving_version = Gauge(
+            "arena_scorer_serving_version", "Model version served", registry=r
+        )
         self.swaps = Counter("arena_scorer_model_swaps", "Hot swaps of the model", registry=r)
-        self.load_failures = Counter("arena_scorer_model_load_failures",
-                                     "Model versions refused (checksum, corrupt, shape)", registry=r)
-        self.batch_failures = Counter("arena_scorer_batch_failures",
-                                      "Batches aborted and retried", registry=r)
+        self.load_failures = Counter(
+            "arena_scorer_model_load_failures",
+            "Model versions refused (checksum, corrupt, shape)",
+            registry=r,
+        )
+        self.batch_failures = Counter(
+            "arena_scorer_batch_failures", "Batches aborted and retried", registry=r
+        )

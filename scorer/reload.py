@@ -40,9 +40,15 @@ class ReloadCounters:
 class ModelReloader(threading.Thread):
     """Background thread: control topic → loaded model staged in the ChampionHolder."""
 
-    def __init__(self, kafka: KafkaSettings, holder: ChampionHolder, load: Loader,
-                 report: StatusSink, scorer_id: str,
-                 on_failure: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        holder: ChampionHolder,
+        load: Loader,
+        report: StatusSink,
+        scorer_id: str,
+        on_failure: Callable[[], None] = lambda: None,
+    ) -> None:
         super().__init__(name="model-reloader", daemon=True)
         self._kafka = kafka
         self._holder = holder
@@ -58,14 +64,16 @@ class ModelReloader(threading.Thread):
         self._halt.set()
 
     def _consumer(self) -> Consumer:
-        consumer = Consumer({
-            "bootstrap.servers": self._kafka.bootstrap,
-            # Never commits: every scorer reads the whole compacted topic from the start.
-            "group.id": f"arena-control-{self._scorer_id}-{uuid.uuid4().hex[:8]}",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-            "error_cb": log_broker_error,
-        })
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self._kafka.bootstrap,
+                # Never commits: every scorer reads the whole compacted topic from the start.
+                "group.id": f"arena-control-{self._scorer_id}-{uuid.uuid4().hex[:8]}",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+                "error_cb": log_broker_error,
+            }
+        )
         consumer.assign([TopicPartition(self._kafka.model_topic, 0, OFFSET_BEGINNING)])
         return consumer
 

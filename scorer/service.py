@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from arena.events import Prediction, now_ms
 from arena.image_batch import DecodedBatch
 from scorer.champion import ServingModel
 
 
-def top_k(proba: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def top_k(proba: npt.NDArray[Any], k: int) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
     """The k most probable classes of each row (best first) and their probabilities."""
     k = min(k, proba.shape[1])
     idx = np.argpartition(-proba, k - 1, axis=1)[:, :k]
@@ -21,7 +23,9 @@ def top_k(proba: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return idx, proba[rows, idx]
 
 
-def score_batch(batch: DecodedBatch, serving: ServingModel, k: int, scorer_id: str) -> list[Prediction]:
+def score_batch(
+    batch: DecodedBatch, serving: ServingModel, k: int, scorer_id: str
+) -> list[Prediction]:
     """Predict every event of the batch with one compiled call; latency is event-to-prediction."""
     if not batch.events:
         return []

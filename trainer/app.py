@@ -16,7 +16,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from confluent_kafka import Message, TopicPartition
+from confluent_kafka import Message, Producer, TopicPartition
 
 from arena.bus.consumer import BatchConsumer
 from arena.bus.dlq import dead_letter_record
@@ -86,7 +86,9 @@ class Trainer:
         cfg = self.settings.trainer
         champion = self.registry.champion()
         if champion is None:
-            log.warning("no champion yet: nothing to fine-tune from; %d examples wait", len(ts.labels))
+            log.warning(
+                "no champion yet: nothing to fine-tune from; %d examples wait", len(ts.labels)
+            )
             return None
         if champion.flavor == cfg.flavor:
             base = self.models.get(champion)
@@ -98,13 +100,26 @@ class Trainer:
         self._own_line = challenger
         ref = self.store.put(challenger.to_bytes())
         version = self.registry.register_version(
-            cfg.flavor, ref, parent_id=champion.id, training_ranges=ts.ranges(),
-            hyperparameters={"epochs": cfg.epochs, "learning_rate": lr, "samples": len(ts.labels),
-                             "window_size": cfg.window_size, "reservoir_size": cfg.reservoir_size,
-                             "holdout_percent": cfg.holdout_percent},
+            cfg.flavor,
+            ref,
+            parent_id=champion.id,
+            training_ranges=ts.ranges(),
+            hyperparameters={
+                "epochs": cfg.epochs,
+                "learning_rate": lr,
+                "samples": len(ts.labels),
+                "window_size": cfg.window_size,
+                "reservoir_size": cfg.reservoir_size,
+                "holdout_percent": cfg.holdout_percent,
+            },
         )
-        log.info("registered challenger v%d (%s) from champion v%d on %d examples",
-                 version.id, cfg.flavor, champion.id, len(ts.labels))
+        log.info(
+            "registered challenger v%d (%s) from champion v%d on %d examples",
+            version.id,
+            cfg.flavor,
+            champion.id,
+            len(ts.labels),
+        )
         return version
 
 
@@ -127,8 +142,14 @@ def run_trainer(settings: Settings, stop: StopFlag, handle: TrainerHandle | None
         decoder = BatchDecoder(INPUT_SHAPE, 1000, source)
         scheduler = BackgroundScheduler(daemon=True)
         if cfg.finetune_interval_s > 0:
-            scheduler.add_job(trainer.timer_fired.set, "interval", seconds=cfg.finetune_interval_s,
-                              id="fine-tune", max_instances=1, coalesce=True)
+            scheduler.add_job(
+                trainer.timer_fired.set,
+                "interval",
+                seconds=cfg.finetune_interval_s,
+                id="fine-tune",
+                max_instances=1,
+                coalesce=True,
+            )
         scheduler.start()
         resources.callback(scheduler.shutdown, wait=False)
         handle.started.set()
@@ -154,23 +175,30 @@ def run_trainer(settings: Settings, stop: StopFlag, handle: TrainerHandle | None
             consumer.commit([TopicPartition(t, p, o + 1) for (t, p), o in seen.items()])
 
 
-def _ingest(trainer: Trainer, decoder: BatchDecoder, messages: list[Message], image_topic: str,
-            dlq_producer: object, settings: Settings, handle: TrainerHandle) -> None:
+def _ingest(
+    trainer: Trainer,
+    decoder: BatchDecoder,
+    messages: list[Message],
+    image_topic: str,
+    dlq_producer: Producer,
+    settings: Settings,
+    handle: TrainerHandle,
+) -> None:
     images = [m for m in messages if m.topic() == image_topic]
     labels = [m for m in messages if m.topic() != image_topic]
     batch = decoder.decode(images)  # poison images are the scorer's to dead-letter
     for event, record, image in zip(batch.events, batch.records, batch.images, strict=True):
-        position = EventPosition(str(record.topic()), int(record.partition() or 0),
-                                 int(record.offset() or 0))
+        position = EventPosition(
+            str(record.topic()), int(record.partition() or 0), int(record.offset() or 0)
+        )
         trainer.add(trainer.joiner.add_image(event.event_id, position, image.copy(), event.label))
     for msg in labels:
         try:
             label = decode_label_event(msg.value())
         except InvalidEvent as exc:
             handle.dead_labels += 1
-            record = dead_letter_record(msg, exc.reason, settings.kafka)
-            dlq_producer.produce(record.topic, record.value, record.key,  # type: ignore[attr-defined]
-                                 headers=list(record.headers))
+            dead = dead_letter_record(msg, exc.reason, settings.kafka)
+            dlq_producer.produce(dead.topic, dead.value, dead.key, headers=list(dead.headers))
             log.warning("label to DLQ: %s", exc.reason)
             continue
         trainer.add(trainer.joiner.add_label(label.event_id, label.label))

@@ -14,18 +14,19 @@ from arena.config import Settings
 def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo_cmd(
-        events: int = typer.Option(16_000, help="Photos to stream."),
+        events: int = typer.Option(20_000, help="Photos to stream."),
         drift: str = typer.Option("invert", help="rotate90, invert or low-contrast."),
-        rate: float = typer.Option(400.0, help="Photos per second."),
+        rate: float = typer.Option(250.0, help="Photos per second."),
         out: Path = typer.Option(Path("out/demo"), help="Where summary.json and the plot go."),
-        docs_plot: str = typer.Option("docs/demo-accuracy.png",
-                                      help="Also copy the plot here ('' to skip)."),
+        docs_plot: str = typer.Option(
+            "docs/demo-accuracy.png", help="Also copy the plot here ('' to skip)."
+        ),
     ) -> None:
         """Stream drone photos with a camera drift; watch Arena retrain, promote and recover."""
         from arena.demo.run import DemoConfig, run_demo
         from arena.demo.stream import StreamPlan
 
-        plan = StreamPlan(events=events, drift_at=int(events * 0.375), drift=drift, rate_per_s=rate)
+        plan = StreamPlan(events=events, drift_at=int(events * 0.3), drift=drift, rate_per_s=rate)
         config = dataclasses.replace(DemoConfig(), plan=plan, out_dir=out)
         run_demo(Settings(), config)
         if docs_plot and Path(docs_plot).parent.is_dir():

@@ -36,6 +36,8 @@ def control_plane() -> Iterator[ControlPlane]:
 
 
 def register(app: typer.Typer) -> None:
+    register_bootstrap(app)
+
     @app.command("pin")
     def pin_cmd(
         version: int,
@@ -49,8 +51,10 @@ def register(app: typer.Typer) -> None:
         console.print(f"pinned: scorers now serve version {change.version.id}")
 
     @app.command("unpin")
-    def unpin_cmd(reason: str = typer.Option("released", "--reason"),
-                  actor: str = typer.Option("operator", "--actor")) -> None:
+    def unpin_cmd(
+        reason: str = typer.Option("released", "--reason"),
+        actor: str = typer.Option("operator", "--actor"),
+    ) -> None:
         """Release the pin; scorers go back to the champion."""
         with control_plane() as control:
             change = control.unpin(reason=reason, actor=actor)
@@ -73,20 +77,35 @@ def register(app: typer.Typer) -> None:
         with control_plane() as control:
             registry = control.registry
             serving = registry.serving_version()
-            table = Table("version", "flavor", "status", "parent", "trained on", "accuracy",
-                          "samples", "created")
+            table = Table(
+                "version",
+                "flavor",
+                "status",
+                "parent",
+                "trained on",
+                "accuracy",
+                "samples",
+                "created",
+            )
             for v in registry.list_versions():
                 metrics = registry.latest_metrics(v.id)
-                ranges = ", ".join(f"{r.topic}[{r.partition}]@{r.first}-{r.last}"
-                                   for r in v.training_ranges[:3])
+                ranges = ", ".join(
+                    f"{r.topic}[{r.partition}]@{r.first}-{r.last}" for r in v.training_ranges[:3]
+                )
                 if len(v.training_ranges) > 3:
                     ranges += f" (+{len(v.training_ranges) - 3})"
                 mark = " (serving)" if serving and serving.id == v.id else ""
                 acc = metrics.get("accuracy")
-                table.add_row(str(v.id), v.flavor, f"{v.status}{mark}", str(v.parent_id or "-"),
-                              ranges or "-", f"{acc:.4f}" if acc is not None else "-",
-                              str(int(v.hyperparameters.get("samples", 0)) or "-"),
-                              v.created_at.strftime("%Y-%m-%d %H:%M:%S"))
+                table.add_row(
+                    str(v.id),
+                    v.flavor,
+                    f"{v.status}{mark}",
+                    str(v.parent_id or "-"),
+                    ranges or "-",
+                    f"{acc:.4f}" if acc is not None else "-",
+                    str(int(v.hyperparameters.get("samples", 0)) or "-"),
+                    v.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                )
             console.print(table)
 
     @app.command("history")
@@ -99,8 +118,10 @@ def register(app: typer.Typer) -> None:
         """The score history (metric per version per window), newest first."""
         with control_plane() as control:
             rows = control.registry.history(version_id=version, metric=metric or None, limit=limit)
-        records = [{k: (v.isoformat() if isinstance(v, datetime) else v)
-                    for k, v in asdict(e).items()} for e in rows]
+        records = [
+            {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(e).items()}
+            for e in rows
+        ]
         if fmt == "json":
             typer.echo(json.dumps(records, indent=2))
         elif fmt == "csv":
@@ -112,8 +133,29 @@ def register(app: typer.Typer) -> None:
         elif fmt == "table":
             table = Table("computed at", "version", "role", "metric", "value", "samples")
             for e in rows:
-                table.add_row(e.computed_at.strftime("%H:%M:%S"), str(e.version_id), e.role,
-                              e.metric, f"{e.value:.4f}", str(e.sample_count))
+                table.add_row(
+                    e.computed_at.strftime("%H:%M:%S"),
+                    str(e.version_id),
+                    e.role,
+                    e.metric,
+                    f"{e.value:.4f}",
+                    str(e.sample_count),
+                )
             console.print(table)
         else:
             raise typer.BadParameter("--format must be table, csv or json")
+
+
+def register_bootstrap(app: typer.Typer) -> None:
+    @app.command("bootstrap")
+    def bootstrap_cmd(
+        flavor: str = typer.Option("keras", help="keras, river or sklearn."),
+        samples: int = typer.Option(3_000, help="Labeled MNIST digits to train on."),
+        epochs: int = typer.Option(3),
+    ) -> None:
+        """Train a first champion on a small labeled subset, register and promote it."""
+        from arena.demo.run import bootstrap_champion
+
+        with control_plane() as control:
+            version = bootstrap_champion(control, control.store, flavor, samples, epochs)
+        console.print(f"version {version.id} ({flavor}) is the champion and being served")

@@ -15,8 +15,9 @@ console = Console()
 
 
 def register(app: typer.Typer) -> None:
-    stack = typer.Typer(help="The local servers: Kafka (KRaft), PostgreSQL, MinIO.",
-                        no_args_is_help=True)
+    stack = typer.Typer(
+        help="The local servers: Kafka (KRaft), PostgreSQL, MinIO.", no_args_is_help=True
+    )
 
     @stack.command("up")
     def up_cmd() -> None:

@@ -30,13 +30,15 @@ class Collector(threading.Thread):
         super().__init__(name="demo-collector", daemon=True)
         self.observed = Observed()
         self._halt = threading.Event()
-        self._consumer = Consumer({
-            "bootstrap.servers": kafka.bootstrap,
-            "group.id": f"arena-demo-collector-{uuid.uuid4().hex[:8]}",
-            "isolation.level": "read_committed",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        })
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": kafka.bootstrap,
+                "group.id": f"arena-demo-collector-{uuid.uuid4().hex[:8]}",
+                "isolation.level": "read_committed",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            }
+        )
         self._predictions = kafka.prediction_topic
         self._consumer.subscribe([kafka.prediction_topic, kafka.scorer_status_topic])
 

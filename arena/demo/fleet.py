@@ -50,10 +50,13 @@ class Fleet:
             self.scorers.append(handle)
             self._spawn(handle.scorer_id, lambda st, stop, h=handle: run_scorer(st, stop, h), s)
         if trainer:
-            self._spawn("trainer", lambda st, stop: run_trainer(st, stop, self.trainer), self.settings)
+            self._spawn(
+                "trainer", lambda st, stop: run_trainer(st, stop, self.trainer), self.settings
+            )
         if evaluator:
-            self._spawn("evaluator", lambda st, stop: run_evaluator(st, stop, self.evaluator),
-                        self.settings)
+            self._spawn(
+                "evaluator", lambda st, stop: run_evaluator(st, stop, self.evaluator), self.settings
+            )
 
     def stop(self, timeout_s: float = 60.0) -> None:
         for _, stop in self._threads:

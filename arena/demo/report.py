@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from arena.demo.collect import Observed, duplicates
 from arena.demo.stream import GroundTruth, StreamPlan
@@ -14,14 +15,21 @@ from arena.demo.stream import GroundTruth, StreamPlan
 RECOVERY_TOLERANCE = 0.03
 
 
-def windowed(correct: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+def windowed(correct: npt.NDArray[Any], window: int) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
     """Accuracy of consecutive windows of ``window`` events: (window end index, accuracy)."""
     ends = np.arange(window, len(correct) + 1, window)
-    return ends, np.array([correct[e - window:e].mean() for e in ends])
+    return ends, np.array([correct[e - window : e].mean() for e in ends])
 
 
-def summarize(plan: StreamPlan, truth: GroundTruth, observed: Observed, promotions: list[int],
-              rollbacks: list[int], window: int, wall_s: float) -> dict[str, Any]:
+def summarize(
+    plan: StreamPlan,
+    truth: GroundTruth,
+    observed: Observed,
+    promotions: list[int],
+    rollbacks: list[int],
+    window: int,
+    wall_s: float,
+) -> dict[str, Any]:
     n = len(truth.event_ids)
     predicted = np.array([observed.first.get(eid, (-1, -1))[1] for eid in truth.event_ids])
     versions = np.array([observed.first.get(eid, (-1, -1))[0] for eid in truth.event_ids])
@@ -32,7 +40,7 @@ def summarize(plan: StreamPlan, truth: GroundTruth, observed: Observed, promotio
     pre = float(correct[steady].mean())
     post_mask = ends > plan.drift_at + window  # windows wholly after the drift
     post_min = float(acc[post_mask].min()) if post_mask.any() else float("nan")
-    recovered = float(correct[-4 * window:].mean())
+    recovered = float(correct[-4 * window :].mean())
     labels_until = None
     for end, a in zip(ends[post_mask], acc[post_mask], strict=True):
         if a >= pre - RECOVERY_TOLERANCE:
@@ -55,9 +63,11 @@ def summarize(plan: StreamPlan, truth: GroundTruth, observed: Observed, promotio
         "labels_until_recovery": labels_until,
         "first_event_served_by_version": swaps,
         "latency_ms_p50": round(float(np.percentile(observed.latencies_ms, 50)), 1)
-        if observed.latencies_ms else None,
+        if observed.latencies_ms
+        else None,
         "latency_ms_p99": round(float(np.percentile(observed.latencies_ms, 99)), 1)
-        if observed.latencies_ms else None,
+        if observed.latencies_ms
+        else None,
         "window_events": window,
         "wall_time_s": round(wall_s, 1),
         "_windows": {"end": ends.tolist(), "accuracy": [round(float(a), 4) for a in acc]},
@@ -81,14 +91,25 @@ def plot(summary: dict[str, Any], path: Path) -> None:
 
     windows = summary["_windows"]
     fig, ax = plt.subplots(figsize=(10, 4.5), dpi=110)
-    ax.plot(windows["end"], windows["accuracy"], marker="o", markersize=3, label="windowed accuracy")
-    ax.axvline(summary["drift_at_event"], color="crimson", linestyle="--",
-               label=f"camera drift ({summary['drift']})")
+    ax.plot(
+        windows["end"], windows["accuracy"], marker="o", markersize=3, label="windowed accuracy"
+    )
+    ax.axvline(
+        summary["drift_at_event"],
+        color="crimson",
+        linestyle="--",
+        label=f"camera drift ({summary['drift']})",
+    )
     for i, (version, first) in enumerate(sorted(summary["first_event_served_by_version"].items())):
         if i == 0:
             continue  # the initial champion
-        ax.axvline(first, color="seagreen", alpha=0.6, linestyle=":",
-                   label="promotion served" if i == 1 else None)
+        ax.axvline(
+            first,
+            color="seagreen",
+            alpha=0.6,
+            linestyle=":",
+            label="promotion served" if i == 1 else None,
+        )
         ax.annotate(f"v{version}", (first, 0.05), rotation=90, fontsize=8, color="seagreen")
     ax.axhline(summary["pre_drift_accuracy"], color="grey", alpha=0.4)
     ax.set_ylim(0, 1.02)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ console = Console()
 
 @dataclass(frozen=True)
 class DemoConfig:
-    plan: StreamPlan = StreamPlan()
+    plan: StreamPlan = field(default_factory=StreamPlan)
     scorers: int = 2
     initial_samples: int = 3_000
     initial_epochs: int = 3
@@ -52,40 +52,71 @@ def demo_settings(base: Settings, run_id: str, database: str) -> Settings:
     prefix = f"arena.demo-{run_id}"
     return with_overrides(
         base,
-        kafka={"image_topic": f"{prefix}.images", "label_topic": f"{prefix}.labels",
-               "prediction_topic": f"{prefix}.predictions", "model_topic": f"{prefix}.models",
-               "scorer_status_topic": f"{prefix}.scorer-status"},
+        kafka={
+            "image_topic": f"{prefix}.images",
+            "label_topic": f"{prefix}.labels",
+            "prediction_topic": f"{prefix}.predictions",
+            "model_topic": f"{prefix}.models",
+            "scorer_status_topic": f"{prefix}.scorer-status",
+        },
         db={"name": database},
         scorer={"group_id": f"{prefix}-scorer", "batch_timeout_ms": 50},
-        trainer={"group_id": f"{prefix}-trainer", "finetune_every_labels": 1_000,
-                 "window_size": 2_000, "reservoir_size": 1_000, "epochs": 2},
-        evaluator={"group_id": f"{prefix}-evaluator", "min_samples": 200, "window_size": 600,
-                   "interval_s": 2.0, "probation_labels": 300},
+        trainer={
+            "group_id": f"{prefix}-trainer",
+            "finetune_every_labels": 1_000,
+            "window_size": 3_000,
+            "reservoir_size": 1_000,
+            "epochs": 2,
+        },
+        evaluator={
+            "group_id": f"{prefix}-evaluator",
+            "min_samples": 200,
+            "window_size": 600,
+            "interval_s": 2.0,
+            "probation_labels": 300,
+        },
     )
 
 
 def recreate_database(db: DatabaseSettings) -> None:
     """Drop and create ``db.name`` (the demo's own), then migrate it to head."""
-    with psycopg.connect(host=db.host, port=db.port, user=db.user, dbname="postgres",
-                         password=db.password.get_secret_value(), autocommit=True) as conn:
+    with psycopg.connect(
+        host=db.host,
+        port=db.port,
+        user=db.user,
+        dbname="postgres",
+        password=db.password.get_secret_value(),
+        autocommit=True,
+    ) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{db.name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{db.name}"')
     migrate.upgrade(db)
 
 
-def bootstrap_champion(control: ControlPlane, store: ArtifactStore, flavor: str, samples: int,
-                       epochs: int, seed: int = 0) -> ModelVersion:
+def bootstrap_champion(
+    control: ControlPlane,
+    store: ArtifactStore,
+    flavor: str,
+    samples: int,
+    epochs: int,
+    seed: int = 0,
+) -> ModelVersion:
     """Train a first champion on a small labeled subset of MNIST and promote it."""
     data = load_mnist()
-    model = train_initial(flavor, data.x_train[:samples], data.y_train[:samples],
-                          epochs=epochs, seed=seed)
+    model = train_initial(
+        flavor, data.x_train[:samples], data.y_train[:samples], epochs=epochs, seed=seed
+    )
     ref = store.put(model.to_bytes())
     version = control.registry.register_version(
-        flavor, ref, parent_id=None, training_ranges=(),
+        flavor,
+        ref,
+        parent_id=None,
+        training_ranges=(),
         hyperparameters={"samples": samples, "epochs": epochs, "source": "mnist train[:samples]"},
     )
-    control.promote(version.id, reason=f"initial champion ({samples} labeled examples)",
-                    actor="demo")
+    control.promote(
+        version.id, reason=f"initial champion ({samples} labeled examples)", actor="demo"
+    )
     return version
 
 
@@ -94,13 +125,15 @@ def run_demo(base: Settings, config: DemoConfig) -> dict[str, Any]:
     settings = demo_settings(base, uuid.uuid4().hex[:8], config.database)
     recreate_database(settings.db)
     ensure_topics(settings.kafka, default_topics(settings.kafka))
-    console.print("[bold]1.[/] training the initial champion on "
-                  f"{config.initial_samples} labeled digits")
+    console.print(
+        f"[bold]1.[/] training the initial champion on {config.initial_samples} labeled digits"
+    )
     with ArtifactStore(settings.s3) as store:
         producer = make_producer(settings.kafka)
         control = ControlPlane(Registry(make_engine(settings.db)), store, producer, settings.kafka)
-        champion = bootstrap_champion(control, store, "keras", config.initial_samples,
-                                      config.initial_epochs)
+        champion = bootstrap_champion(
+            control, store, "keras", config.initial_samples, config.initial_epochs
+        )
     events, truth = build_stream(config.plan)
     collector = Collector(settings.kafka)
     collector.start()
@@ -108,20 +141,37 @@ def run_demo(base: Settings, config: DemoConfig) -> dict[str, Any]:
     fleet.start(config.scorers)
     try:
         console.print(f"[bold]2.[/] starting {config.scorers} scorers, a trainer and an evaluator")
-        _wait(lambda: len(collector.serving_versions()) >= config.scorers, 180,
-              "every scorer to serve the initial champion", fleet)
-        console.print(f"[bold]3.[/] streaming {config.plan.events} drone photos; the camera "
-                      f"drifts ({config.plan.drift}) at photo {config.plan.drift_at}")
+        _wait(
+            lambda: len(collector.serving_versions()) >= config.scorers,
+            180,
+            "every scorer to serve the initial champion",
+            fleet,
+        )
+        console.print(
+            f"[bold]3.[/] streaming {config.plan.events} drone photos; the camera "
+            f"drifts ({config.plan.drift}) at photo {config.plan.drift_at}"
+        )
         _stream(config, settings, events, truth, collector, fleet)
-        _wait(lambda: collector.predicted() >= len(events), config.drain_timeout_s,
-              "every event to be predicted", fleet)
+        _wait(
+            lambda: collector.predicted() >= len(events),
+            config.drain_timeout_s,
+            "every event to be predicted",
+            fleet,
+        )
     finally:
         fleet.stop()
         time.sleep(1.0)  # let the collector read the last committed records
         collector.stop()
         collector.join(10)
-    summary = summarize(config.plan, truth, collector.observed, fleet.evaluator.promotions,
-                        fleet.evaluator.rollbacks, config.window, time.monotonic() - started)
+    summary = summarize(
+        config.plan,
+        truth,
+        collector.observed,
+        fleet.evaluator.promotions,
+        fleet.evaluator.rollbacks,
+        config.window,
+        time.monotonic() - started,
+    )
     summary["initial_champion"] = champion.id
     summary["scorers_serving"] = collector.serving_versions()
     summary["trainer_fine_tunes"] = fleet.trainer.fine_tunes
@@ -131,11 +181,21 @@ def run_demo(base: Settings, config: DemoConfig) -> dict[str, Any]:
     return summary
 
 
-def _stream(config: DemoConfig, settings: Settings, events: list[Any], truth: Any,
-            collector: Collector, fleet: Fleet) -> None:
+def _stream(
+    config: DemoConfig,
+    settings: Settings,
+    events: list[Any],
+    truth: Any,
+    collector: Collector,
+    fleet: Fleet,
+) -> None:
     producer = make_producer(settings.kafka)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console) as progress:
         sent = progress.add_task("published", total=len(events))
         scored = progress.add_task("predicted", total=len(events))
@@ -145,8 +205,16 @@ def _stream(config: DemoConfig, settings: Settings, events: list[Any], truth: An
                 progress.update(sent, completed=i)
                 progress.update(scored, completed=collector.predicted())
 
-        publish(config.plan, events, truth, producer, settings.kafka.image_topic,
-                settings.kafka.label_topic, on_progress, stopped=lambda: bool(fleet.errors))
+        publish(
+            config.plan,
+            events,
+            truth,
+            producer,
+            settings.kafka.image_topic,
+            settings.kafka.label_topic,
+            on_progress,
+            stopped=lambda: bool(fleet.errors),
+        )
         deadline = time.monotonic() + config.drain_timeout_s
         while collector.predicted() < len(events) and time.monotonic() < deadline:
             progress.update(scored, completed=collector.predicted())
@@ -166,10 +234,20 @@ def _wait(condition: Any, timeout_s: float, what: str, fleet: Fleet) -> None:
 
 def _print_summary(summary: dict[str, Any], summary_path: Path, plot_path: Path) -> None:
     table = Table("figure", "value", title="Arena drift demo")
-    for key in ("events", "promotions", "rollbacks", "pre_drift_accuracy",
-                "post_drift_min_accuracy", "recovered_accuracy", "lost_predictions",
-                "duplicate_predictions", "labels_until_recovery", "latency_ms_p50",
-                "latency_ms_p99", "wall_time_s"):
+    for key in (
+        "events",
+        "promotions",
+        "rollbacks",
+        "pre_drift_accuracy",
+        "post_drift_min_accuracy",
+        "recovered_accuracy",
+        "lost_predictions",
+        "duplicate_predictions",
+        "labels_until_recovery",
+        "latency_ms_p50",
+        "latency_ms_p99",
+        "wall_time_s",
+    ):
         table.add_row(key, str(summary[key]))
     console.print(table)
     console.print(f"scorers serving: {summary['scorers_serving']}")

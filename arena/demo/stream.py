@@ -7,8 +7,10 @@ import heapq
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from confluent_kafka import Producer
 
 from arena.datasets import apply_drift, load_mnist
@@ -25,12 +27,12 @@ from arena.images import encode_png
 
 @dataclass(frozen=True)
 class StreamPlan:
-    events: int = 16_000
+    events: int = 20_000
     drift_at: int = 6_000
     drift: str = "invert"
     label_fraction: float = 0.6
     label_delay_events: tuple[int, int] = (50, 600)  # labels arrive this many events later
-    rate_per_s: float = 400.0
+    rate_per_s: float = 250.0
     seed: int = 7
 
 
@@ -39,8 +41,8 @@ class GroundTruth:
     """What the demo knows and the services do not: every event's true label and phase."""
 
     event_ids: list[str]
-    labels: np.ndarray
-    drifted: np.ndarray
+    labels: npt.NDArray[Any]
+    drifted: npt.NDArray[Any]
     labels_sent_at: dict[int, int]  # event index -> count of post-drift labels sent by then
 
 
@@ -52,19 +54,33 @@ def build_stream(plan: StreamPlan) -> tuple[list[ImageEvent], GroundTruth]:
     pool_y = np.concatenate([data.y_test, data.y_train[50_000:]])
     idx = rng.choice(len(pool_x), size=plan.events, replace=plan.events > len(pool_x))
     images = pool_x[idx].copy()
-    images[plan.drift_at:] = apply_drift(plan.drift, images[plan.drift_at:])
+    images[plan.drift_at :] = apply_drift(plan.drift, images[plan.drift_at :])
     events = [
-        ImageEvent(event_id=f"demo-{plan.seed}-{i:07d}", timestamp_ms=0, source=f"drone-{i % 3}",
-                   content_type=ContentType.PNG, payload=encode_png(images[i]))
+        ImageEvent(
+            event_id=f"demo-{plan.seed}-{i:07d}",
+            timestamp_ms=0,
+            source=f"drone-{i % 3}",
+            content_type=ContentType.PNG,
+            payload=encode_png(images[i]),
+        )
         for i in range(plan.events)
     ]
     drifted = np.arange(plan.events) >= plan.drift_at
-    return events, GroundTruth([e.event_id for e in events], pool_y[idx].astype(np.int64), drifted, {})
+    return events, GroundTruth(
+        [e.event_id for e in events], pool_y[idx].astype(np.int64), drifted, {}
+    )
 
 
-def publish(plan: StreamPlan, events: list[ImageEvent], truth: GroundTruth, producer: Producer,
-            image_topic: str, label_topic: str, progress: Callable[[int], None],
-            stopped: Callable[[], bool] = lambda: False) -> None:
+def publish(
+    plan: StreamPlan,
+    events: list[ImageEvent],
+    truth: GroundTruth,
+    producer: Producer,
+    image_topic: str,
+    label_topic: str,
+    progress: Callable[[int], None],
+    stopped: Callable[[], bool] = lambda: False,
+) -> None:
     """Publish at ``rate_per_s``; a labeled photo's label follows some events later."""
     rng = np.random.default_rng(plan.seed + 1)
     pending: list[tuple[int, int]] = []  # (due at event index, event index)
@@ -76,8 +92,9 @@ def publish(plan: StreamPlan, events: list[ImageEvent], truth: GroundTruth, prod
         delay = start + i / plan.rate_per_s - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-        stamped = ImageEvent(event.event_id, now_ms(), event.source, event.content_type,
-                             event.payload)
+        stamped = ImageEvent(
+            event.event_id, now_ms(), event.source, event.content_type, event.payload
+        )
         producer.produce(image_topic, encode_image_event(stamped), event.event_id.encode())
         if rng.random() < plan.label_fraction:
             heapq.heappush(pending, (i + int(rng.integers(*plan.label_delay_events)), i))

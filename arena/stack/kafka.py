@@ -82,7 +82,9 @@ class KafkaServer:
         require_tool("java")
         build = self.libs.parent
         build.mkdir(parents=True, exist_ok=True)
-        (build / "pom.xml").write_text(_POM.format(kafka=self.stack.kafka_version, log4j=LOG4J_VERSION))
+        (build / "pom.xml").write_text(
+            _POM.format(kafka=self.stack.kafka_version, log4j=LOG4J_VERSION)
+        )
         run_checked(
             [mvn, "-q", "-B", "dependency:copy-dependencies", f"-DoutputDirectory={self.libs}"],
             what="downloading the Kafka jars from Maven Central",
@@ -139,8 +141,15 @@ class KafkaServer:
         config = self._write_config()
         if not (self.state / "data" / "meta.properties").exists():
             run_checked(
-                self._java("kafka.tools.StorageTool", "format", "--standalone",
-                           "-t", _new_cluster_id(), "-c", str(config)),
+                self._java(
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "--standalone",
+                    "-t",
+                    _new_cluster_id(),
+                    "-c",
+                    str(config),
+                ),
                 what="formatting the KRaft log directory",
             )
         self.process.start(self._java("kafka.Kafka", str(config)))
@@ -153,8 +162,9 @@ class KafkaServer:
         return bool(metadata.brokers)
 
     def wait_ready(self, timeout_s: float) -> float:
-        return wait_until(self.ready, what="Kafka", timeout_s=timeout_s,
-                          on_timeout=self.process.log_tail)
+        return wait_until(
+            self.ready, what="Kafka", timeout_s=timeout_s, on_timeout=self.process.log_tail
+        )
 
     def stop(self) -> bool:
         return self.process.stop(timeout_s=60)

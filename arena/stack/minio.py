@@ -47,10 +47,16 @@ class MinioServer:
         data = self.state / "data"
         data.mkdir(parents=True, exist_ok=True)
         self.process.start(
-            [str(self.binary), "server", "--quiet",
-             "--address", f"{self.host}:{self.port}",
-             "--console-address", f"{self.host}:{self.stack.minio_console_port}",
-             str(data)],
+            [
+                str(self.binary),
+                "server",
+                "--quiet",
+                "--address",
+                f"{self.host}:{self.port}",
+                "--console-address",
+                f"{self.host}:{self.stack.minio_console_port}",
+                str(data),
+            ],
             env={
                 "MINIO_ROOT_USER": self.s3.access_key,
                 "MINIO_ROOT_PASSWORD": self.s3.secret_key.get_secret_value(),
@@ -60,8 +66,12 @@ class MinioServer:
         )
 
     def client(self) -> Minio:
-        return Minio(self.s3.endpoint, access_key=self.s3.access_key,
-                     secret_key=self.s3.secret_key.get_secret_value(), secure=self.s3.secure)
+        return Minio(
+            self.s3.endpoint,
+            access_key=self.s3.access_key,
+            secret_key=self.s3.secret_key.get_secret_value(),
+            secure=self.s3.secure,
+        )
 
     def ready(self) -> bool:
         client = self.client()
@@ -72,12 +82,15 @@ class MinioServer:
         return True
 
     def wait_ready(self, timeout_s: float) -> float:
-        return wait_until(self.ready, what="MinIO", timeout_s=timeout_s,
-                          on_timeout=self.process.log_tail)
+        return wait_until(
+            self.ready, what="MinIO", timeout_s=timeout_s, on_timeout=self.process.log_tail
+        )
 
     def stop(self) -> bool:
         return self.process.stop()
 
     def describe(self) -> str:
-        return (f"minio  http://{self.host}:{self.port} (console :{self.stack.minio_console_port}) "
-                f"buckets={self.s3.model_bucket},{self.s3.image_bucket}")
+        return (
+            f"minio  http://{self.host}:{self.port} (console :{self.stack.minio_console_port}) "
+            f"buckets={self.s3.model_bucket},{self.s3.image_bucket}"
+        )

@@ -23,7 +23,9 @@ def find_bindir() -> Path | None:
     """The newest installed PostgreSQL server's bin directory (Debian layout), if any."""
     candidates = sorted(
         glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"),
-        key=lambda p: int(Path(p).parent.parent.name) if Path(p).parent.parent.name.isdigit() else 0,
+        key=lambda p: (
+            int(Path(p).parent.parent.name) if Path(p).parent.parent.name.isdigit() else 0
+        ),
     )
     if candidates:
         return Path(candidates[-1]).parent
@@ -89,20 +91,48 @@ class PostgresServer:
             if is_root():
                 shutil.chown(pwfile, "postgres", "postgres")
             run_checked(
-                self._as_owner([
-                    str(self.bindir / "initdb"), "-D", str(self.data), "-U", self.db.user,
-                    "--pwfile", str(pwfile), "-A", "scram-sha-256", "-E", "UTF8",
-                    "--locale", "C.UTF-8",
-                ]),
+                self._as_owner(
+                    [
+                        str(self.bindir / "initdb"),
+                        "-D",
+                        str(self.data),
+                        "-U",
+                        self.db.user,
+                        "--pwfile",
+                        str(pwfile),
+                        "-A",
+                        "scram-sha-256",
+                        "-E",
+                        "UTF8",
+                        "--locale",
+                        "C.UTF-8",
+                    ]
+                ),
                 what="initdb",
             )
             pwfile.unlink()
         if self.running():
             return
-        opts = f"-p {self.db.port} -c listen_addresses={self.db.host} -k {self.state} -c max_connections=200"
+        opts = (
+            f"-p {self.db.port} -c listen_addresses={self.db.host} -k {self.state} "
+            "-c max_connections=200"
+        )
         run_checked(
-            self._as_owner([str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l",
-                            str(self.log_path), "-o", opts, "-w", "-t", "60", "start"]),
+            self._as_owner(
+                [
+                    str(self.bindir / "pg_ctl"),
+                    "-D",
+                    str(self.data),
+                    "-l",
+                    str(self.log_path),
+                    "-o",
+                    opts,
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ]
+            ),
             what="pg_ctl start",
         )
 
@@ -111,15 +141,22 @@ class PostgresServer:
             return False
         pg_ctl = str(self.bindir / "pg_ctl")
         try:
-            run_checked(self._as_owner([pg_ctl, "-D", str(self.data), "status"]), what="pg_ctl status")
+            run_checked(
+                self._as_owner([pg_ctl, "-D", str(self.data), "status"]), what="pg_ctl status"
+            )
         except StackError:
             return False
         return True
 
     def _connect(self, dbname: str) -> psycopg.Connection[tuple[object, ...]]:
         return psycopg.connect(
-            host=self.db.host, port=self.db.port, user=self.db.user, dbname=dbname,
-            password=self.db.password.get_secret_value(), connect_timeout=2, autocommit=True,
+            host=self.db.host,
+            port=self.db.port,
+            user=self.db.user,
+            dbname=dbname,
+            password=self.db.password.get_secret_value(),
+            connect_timeout=2,
+            autocommit=True,
         )
 
     def ready(self) -> bool:
@@ -133,19 +170,23 @@ class PostgresServer:
         return True
 
     def wait_ready(self, timeout_s: float) -> float:
-        return wait_until(self.ready, what="PostgreSQL", timeout_s=timeout_s,
-                          on_timeout=lambda: tail_file(self.log_path))
+        return wait_until(
+            self.ready,
+            what="PostgreSQL",
+            timeout_s=timeout_s,
+            on_timeout=lambda: tail_file(self.log_path),
+        )
 
     def stop(self) -> bool:
         if not self.running():
             return False
         run_checked(
-            self._as_owner([str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast",
-                            "-w", "stop"]),
+            self._as_owner(
+                [str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"]
+            ),
             what="pg_ctl stop",
         )
         return True
 
     def describe(self) -> str:
         return f"postgres {self.db.host}:{self.db.port} db={self.db.name} user={self.db.user}"
-

@@ -35,8 +35,9 @@ class ManagedProcess:
         self.pid_path.unlink(missing_ok=True)
         return None
 
-    def start(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
-              cwd: Path | None = None) -> int:
+    def start(
+        self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path | None = None
+    ) -> int:
         """Start the server unless it already runs; return its pid."""
         running = self.pid()
         if running is not None:
@@ -99,8 +100,13 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
-def wait_until(check: Callable[[], bool], *, what: str, timeout_s: float,
-               on_timeout: Callable[[], str] = lambda: "") -> float:
+def wait_until(
+    check: Callable[[], bool],
+    *,
+    what: str,
+    timeout_s: float,
+    on_timeout: Callable[[], str] = lambda: "",
+) -> float:
     """Poll ``check`` until it returns True; return the seconds it took or raise StackError."""
     start = time.monotonic()
     last_error: Exception | None = None
@@ -108,15 +114,21 @@ def wait_until(check: Callable[[], bool], *, what: str, timeout_s: float,
         try:
             if check():
                 return time.monotonic() - start
-        except Exception as exc:  # noqa: BLE001 - readiness probes fail until the server is up
+        except Exception as exc:
             last_error = exc
         time.sleep(0.25)
     detail = f" (last error: {last_error})" if last_error else ""
     raise StackError(f"{what} not ready after {timeout_s:.0f} s{detail}\n{on_timeout()}")
 
 
-def run_checked(argv: Sequence[str], *, what: str, env: Mapping[str, str] | None = None,
-                cwd: Path | None = None, timeout_s: float | None = None) -> str:
+def run_checked(
+    argv: Sequence[str],
+    *,
+    what: str,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout_s: float | None = None,
+) -> str:
     """Run a set-up command; raise StackError with its output when it fails."""
     proc = subprocess.run(
         list(argv),

@@ -10,7 +10,6 @@ import pytest
 from arena.config import Settings
 from arena.stack import runner
 
-
 HERE = Path(__file__).parent
 
 

@@ -52,8 +52,9 @@ class Loop:
 
     def register(self, model: ModelFlavor, parent: int | None = None) -> ModelVersion:
         ref = self.store.put(model.to_bytes())
-        return self.registry.register_version(model.name, ref, parent_id=parent,
-                                              training_ranges=(), hyperparameters={})
+        return self.registry.register_version(
+            model.name, ref, parent_id=parent, training_ranges=(), hyperparameters={}
+        )
 
 
 @pytest.fixture
@@ -67,6 +68,12 @@ def loop(settings: Settings) -> Iterator[Loop]:
         control = ControlPlane(Registry(make_engine(s.db)), store, make_producer(s.kafka), s.kafka)
         yield Loop(s, control, store)
     delete_topics(s.kafka, [spec.name for spec in default_topics(s.kafka)])
-    with psycopg.connect(host=s.db.host, port=s.db.port, user=s.db.user, dbname="postgres",
-                         password=s.db.password.get_secret_value(), autocommit=True) as conn:
+    with psycopg.connect(
+        host=s.db.host,
+        port=s.db.port,
+        user=s.db.user,
+        dbname="postgres",
+        password=s.db.password.get_secret_value(),
+        autocommit=True,
+    ) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{s.db.name}" WITH (FORCE)')

@@ -12,10 +12,12 @@ from arena.config import Settings
 from arena.demo.run import DemoConfig, run_demo
 
 
-def test_drift_is_detected_retrained_promoted_and_recovered(settings: Settings,
-                                                            tmp_path: Path) -> None:
-    config = dataclasses.replace(DemoConfig(), out_dir=tmp_path,
-                                 database=f"arena_test_{uuid.uuid4().hex[:8]}")
+def test_drift_is_detected_retrained_promoted_and_recovered(
+    settings: Settings, tmp_path: Path
+) -> None:
+    config = dataclasses.replace(
+        DemoConfig(), out_dir=tmp_path, database=f"arena_test_{uuid.uuid4().hex[:8]}"
+    )
 
     summary = run_demo(settings, config)
 
@@ -28,5 +30,5 @@ def test_drift_is_detected_retrained_promoted_and_recovered(settings: Settings,
     assert summary["duplicate_predictions"] == 0
     assert summary["labels_until_recovery"] is not None
     written = json.loads((tmp_path / "summary.json").read_text())
-    assert written["events"] == summary["events"] == 16_000
+    assert written["events"] == summary["events"] == 20_000
     assert (tmp_path / "accuracy.png").stat().st_size > 10_000

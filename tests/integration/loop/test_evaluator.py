@@ -16,10 +16,14 @@ from .conftest import Loop, Models
 def labeled(n: int, offset: int = 0) -> list[LabeledExample]:
     """Fresh labeled digits the models never trained on (MNIST test split)."""
     data = load_mnist()
-    images = to_unit_float(data.x_test[offset:offset + n])
+    images = to_unit_float(data.x_test[offset : offset + n])
     return [
-        LabeledExample(f"ev-{offset + i}", EventPosition("arena.images", 0, offset + i),
-                       images[i], int(data.y_test[offset + i]))
+        LabeledExample(
+            f"ev-{offset + i}",
+            EventPosition("arena.images", 0, offset + i),
+            images[i],
+            int(data.y_test[offset + i]),
+        )
         for i in range(n)
     ]
 

@@ -37,8 +37,11 @@ def serving(loop: Loop, models: Models) -> Iterator[tuple[Fleet, Collector]]:
     collector.start()
     fleet = Fleet(loop.settings)
     fleet.start(2, trainer=False, evaluator=False)
-    wait_for(lambda: collector.serving_versions() == {"scorer-1": 1, "scorer-2": 1}, 120,
-             "both scorers to serve v1")
+    wait_for(
+        lambda: collector.serving_versions() == {"scorer-1": 1, "scorer-2": 1},
+        120,
+        "both scorers to serve v1",
+    )
     yield fleet, collector
     fleet.stop()
     collector.stop()
@@ -51,10 +54,18 @@ def publish(loop: Loop, start: int, n: int) -> list[str]:
     producer = make_producer(loop.settings.kafka)
     ids = []
     for i in range(start, start + n):
-        event = ImageEvent(f"op-{i}", now_ms(), "test", ContentType.RAW_GRAY8,
-                           digits[i].tobytes(), height=28, width=28)
-        producer.produce(loop.settings.kafka.image_topic, encode_image_event(event),
-                         event.event_id.encode())
+        event = ImageEvent(
+            f"op-{i}",
+            now_ms(),
+            "test",
+            ContentType.RAW_GRAY8,
+            digits[i].tobytes(),
+            height=28,
+            width=28,
+        )
+        producer.produce(
+            loop.settings.kafka.image_topic, encode_image_event(event), event.event_id.encode()
+        )
         ids.append(event.event_id)
     producer.flush(30)
     return ids
@@ -98,14 +109,23 @@ def test_bad_artifact_is_refused_and_the_champion_keeps_serving(
     tampered = loop.register(unique, parent=1)
     bucket, key = parse_s3_uri(tampered.artifact.uri)
     s3 = loop.settings.s3
-    raw = Minio(s3.endpoint, access_key=s3.access_key,
-                secret_key=s3.secret_key.get_secret_value(), secure=s3.secure)
+    raw = Minio(
+        s3.endpoint,
+        access_key=s3.access_key,
+        secret_key=s3.secret_key.get_secret_value(),
+        secure=s3.secure,
+    )
     junk = b"not a keras model" * 100
     raw.put_object(bucket, key, io.BytesIO(junk), len(junk))  # behind the registry's back
 
     loop.control.promote(tampered.id, reason="promote a tampered artifact", actor="test")
-    wait_for(lambda: all(h.reloader is not None and h.reloader.counters.failed >= 1
-                         for h in fleet.scorers), 30, "both scorers to refuse the artifact")
+    wait_for(
+        lambda: all(
+            h.reloader is not None and h.reloader.counters.failed >= 1 for h in fleet.scorers
+        ),
+        30,
+        "both scorers to refuse the artifact",
+    )
     assert "sha256" in (fleet.scorers[0].reloader.counters.last_error or "")  # type: ignore[union-attr]
 
     ids = publish(loop, 1000, 300)
