@@ -1,0 +1,291 @@
+"""Shared pieces of the phases: per-phase settings, event producers, a read_committed
+prediction counter, scorers as threads or as ``arena scorer`` subprocesses."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from arena.bus.producer import flush_or_raise, make_producer
+from arena.bus.stop import StopFlag
+from arena.bus.topics import default_topics, delete_topics, ensure_topics
+from arena.config import Settings
+from arena.demo.fleet import with_overrides
+from arena.demo.run import demo_settings
+from arena.errors import ArenaError
+from arena.events import ContentType, ImageEvent, decode_prediction, encode_image_event, now_ms
+from scorer.app import ScorerHandle, run_scorer
+
+DATABASE = "arena_bench"
+ARENA = Path(os.environ.get("ARENA_BIN", Path(sys.executable).parent / "arena"))
+
+
+def phase_settings(base: Settings, phase: str, **scorer: Any) -> Settings:
+    """Topics of its own for ``phase`` (4 partitions), the bench database, scorer overrides."""
+    settings = demo_settings(base, f"bench{uuid.uuid4().hex[:6]}-{phase}", DATABASE)
+    settings = with_overrides(settings, kafka={"partitions": 4}, scorer=scorer)
+    ensure_topics(settings.kafka, default_topics(settings.kafka))
+    wait_for_leaders(settings)
+    return settings
+
+
+def wait_for_leaders(settings: Settings, timeout_s: float = 30.0) -> None:
+    """Wait until every partition of a new phase's topics answers a watermark query.
+
+    The scorer's control-topic reader dies on NOT_LEADER_FOR_PARTITION from a topic created
+    a moment ago (scorer/reload.py, see docs/BENCHMARKS.md), so the bench waits first.
+    """
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka.bootstrap,
+            "group.id": f"bench-leaders-{uuid.uuid4().hex[:8]}",
+        }
+    )
+    try:
+        for spec in default_topics(settings.kafka):
+            for partition in range(spec.partitions):
+                deadline = time.monotonic() + timeout_s
+                while True:
+                    try:
+                        consumer.get_watermark_offsets(
+                            TopicPartition(spec.name, partition), timeout=5
+                        )
+                        break
+                    except KafkaException:
+                        if time.monotonic() > deadline:
+                            raise
+                        time.sleep(0.1)  # the new partition has no leader yet
+    finally:
+        consumer.close()
+
+
+def drop_topics(settings: Settings) -> None:
+    """Delete every topic of a phase, so the broker's disk stays small."""
+    delete_topics(settings.kafka, [s.name for s in default_topics(settings.kafka)])
+
+
+def raw_event(i: int, image: npt.NDArray[np.uint8], run: str, ts: int | None = None) -> bytes:
+    return encode_image_event(
+        ImageEvent(
+            f"{run}-{i:08d}",
+            now_ms() if ts is None else ts,
+            "bench",
+            ContentType.RAW_GRAY8,
+            image.tobytes(),
+            height=image.shape[0],
+            width=image.shape[1],
+        )
+    )
+
+
+def produce_all(settings: Settings, frames: Iterator[tuple[str, bytes]]) -> int:
+    """Produce every (event id, frame) to the image topic and wait for all acks."""
+    producer = make_producer(settings.kafka)
+    topic = settings.kafka.image_topic
+    n = 0
+    for key, frame in frames:
+        while True:
+            try:
+                producer.produce(topic, frame, key.encode())
+                break
+            except BufferError:
+                producer.poll(0.05)
+        n += 1
+        if n % 10_000 == 0:
+            producer.poll(0)
+    flush_or_raise(producer, 120)
+    return n
+
+
+@dataclass
+class Arrivals:
+    """What the read_committed consumer saw."""
+
+    count: int = 0
+    keys: set[bytes] = field(default_factory=set)
+    first_ms: int = 0
+    last_ms: int = 0
+    # (arrival ms, event timestamp ms, model version, event id), only when decoding
+    rows: list[tuple[int, int, int, str]] = field(default_factory=list)
+
+
+class PredictionCounter(threading.Thread):
+    """Counts committed predictions (read_committed); with ``decode``, keeps each row."""
+
+    def __init__(self, settings: Settings, *, decode: bool = False) -> None:
+        super().__init__(name="bench-counter", daemon=True)
+        self.seen = Arrivals()
+        self._decode = decode
+        self._halt = threading.Event()
+        self._lock = threading.Lock()
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": settings.kafka.bootstrap,
+                "group.id": f"bench-counter-{uuid.uuid4().hex[:8]}",
+                "isolation.level": "read_committed",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+                "fetch.wait.max.ms": 5,  # do not add fetch latency to what we measure
+            }
+        )
+        self._consumer.subscribe([settings.kafka.prediction_topic])
+
+    def run(self) -> None:
+        seen = self.seen
+        try:
+            while not self._halt.is_set():
+                batch = self._consumer.consume(5000, 0.05)
+                if not batch:
+                    continue
+                arrived = now_ms()
+                with self._lock:
+                    for msg in batch:
+                        if msg.error():
+                            continue
+                        seen.count += 1
+                        seen.keys.add(msg.key() or b"")
+                        if self._decode:
+                            p = decode_prediction(msg.value())
+                            seen.rows.append(
+                                (arrived, p.event_timestamp_ms, p.model_version, p.event_id)
+                            )
+                    seen.first_ms = seen.first_ms or arrived
+                    seen.last_ms = arrived
+        finally:
+            self._consumer.close()
+
+    def count(self) -> int:
+        with self._lock:
+            return self.seen.count
+
+    def distinct(self) -> int:
+        with self._lock:
+            return len(self.seen.keys)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(10)
+
+
+def wait_for(
+    condition: Callable[[], bool],
+    timeout_s: float,
+    what: str,
+    errors: list[BaseException] | None = None,
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if errors:
+            raise ArenaError(f"scorer crashed while waiting for {what}: {errors[0]!r}")
+        if time.monotonic() > deadline:
+            raise ArenaError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+        time.sleep(0.02)
+
+
+@dataclass
+class ScorerThread:
+    """One ``run_scorer`` in a thread of this process, as the demo fleet runs it."""
+
+    settings: Settings
+    scorer_id: str
+    handle: ScorerHandle = field(init=False)
+    errors: list[BaseException] = field(default_factory=list)
+    started_at: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.handle = ScorerHandle(self.scorer_id)
+        self._stop = StopFlag()
+        self.settings = with_overrides(self.settings, scorer={"scorer_id": self.scorer_id})
+
+        def body() -> None:
+            try:
+                run_scorer(self.settings, self._stop, self.handle)
+            except BaseException as exc:
+                self.errors.append(exc)
+
+        self._thread = threading.Thread(target=body, name=self.scorer_id, daemon=True)
+
+    def start(self) -> None:
+        self.started_at = time.monotonic()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(60)
+
+
+def scorer_env(settings: Settings, scorer_id: str) -> dict[str, str]:
+    """ARENA_* variables that make ``arena scorer`` use this phase's topics and database."""
+    env = dict(os.environ)
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    for section, prefix in (("kafka", "ARENA_KAFKA_"), ("scorer", "ARENA_SCORER_")):
+        for key, value in getattr(settings, section).model_dump().items():
+            if value is not None:
+                env[prefix + key.upper()] = str(value)
+    env["ARENA_DB_NAME"] = settings.db.name
+    env["ARENA_SCORER_SCORER_ID"] = scorer_id
+    return env
+
+
+class ScorerProcess:
+    """``arena scorer`` as a subprocess; samples its peak resident memory (VmHWM)."""
+
+    def __init__(self, settings: Settings, scorer_id: str, log_path: Path) -> None:
+        self._log = log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [str(ARENA), "scorer"],
+            env=scorer_env(settings, scorer_id),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        self.peak_kib = 0
+
+    def sample(self) -> None:
+        try:
+            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    self.peak_kib = max(self.peak_kib, int(line.split()[1]))
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        self.sample()
+        if self.alive():
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._log.close()
+
+
+@contextmanager
+def counting(settings: Settings, *, decode: bool = False) -> Iterator[PredictionCounter]:
+    counter = PredictionCounter(settings, decode=decode)
+    counter.start()
+    try:
+        yield counter
+    finally:
+        counter.stop()
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if values else float("nan")

@@ -1,0 +1,103 @@
+"""results.json and docs/BENCHMARKS.md from one run's figures."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+# (key, comparison, threshold, what it means)
+TARGETS: list[tuple[str, str, float, str]] = [
+    ("e2e_ratio", ">=", 0.5, "end to end reaches half the bare model's rate"),
+    ("speedup_vs_naive", ">=", 100, "100x the one-message predict loop"),
+    ("p99_ms", "<=", 50, "p99 event-to-prediction at 2,000 events/s"),
+    ("swap_lost", "<=", 0, "no event lost across a promotion"),
+    ("swap_duplicates", "<=", 0, "no event predicted twice across a promotion"),
+    ("swap_p99_ratio", "<=", 2, "p99 around the swap / steady p99"),
+    ("promotion_to_serving_s", "<=", 1, "ModelEvent published -> first new-version prediction"),
+    ("claimcheck_img_s", ">=", 3000, "claim-check (MinIO references) end to end"),
+    ("scorer_rss_mib", "<=", 1024, "peak resident memory of one scorer process"),
+]
+
+ANCHORS = [
+    "Crayfish (EDBT 2024): embedded models in Kafka Streams / Flink, two tasks: "
+    "~1,900-3,200 records/s",
+    "Crayfish: RPC to TF Serving: ~900-1,100 records/s",
+    "Crayfish: TF Serving model swap: p999 ~4x for ~10 s",
+]
+
+
+def verdict(value: Any, op: str, threshold: float) -> tuple[str, str]:
+    """("pass"/"FAIL"/"n/a", how far off)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a", ""
+    ok = value >= threshold if op == ">=" else value <= threshold
+    if ok:
+        return "pass", ""
+    if threshold == 0:
+        return "FAIL", f"{value} instead of 0"
+    factor = threshold / value if op == ">=" else value / threshold
+    return "FAIL", f"off by {factor:.2f}x"
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.3f}" if abs(value) < 10 else f"{value:,.0f}"
+    return str(value)
+
+
+def write_json(results: dict[str, Any], path: Path) -> None:
+    path.write_text(json.dumps(results, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def write_markdown(results: dict[str, Any], path: Path, notes: list[str]) -> None:
+    cond = results["conditions"]
+    machine = cond["machine"]
+    lines = [
+        "# Benchmarks",
+        "",
+        "Produced by `make bench` (`python -m bench.run`; `--smoke` for a quick check that "
+        "writes `bench/results-smoke.json` instead). Every figure comes from ONE run, written "
+        "to `bench/results.json`; ratios are taken within that run. The machine is shared and "
+        "noisy: treat single figures as +-20 %.",
+        "",
+        "## Machine and versions",
+        "",
+        f"- date (UTC): {machine['date_utc']}",
+        f"- CPU: {machine['cpu_model']}, nproc {machine['nproc']}, memory {machine['memory_gib']} GiB",
+        f"- Python {machine['python']}, TensorFlow {machine['tensorflow']}, Keras "
+        f"{machine['keras']}, numpy {machine['numpy']}",
+        f"- confluent-kafka {machine['confluent_kafka']} (librdkafka {machine['librdkafka']}), "
+        f"Kafka broker {machine['kafka_broker']} (KRaft, single node, on the same machine as "
+        "PostgreSQL, MinIO and the benchmark)",
+        "",
+        "## Figures",
+        "",
+        "| figure | value |",
+        "|---|---|",
+    ]
+    for key in sorted(k for k in results if k != "conditions"):
+        lines.append(f"| `{key}` | {_fmt(results[key])} |")
+    lines += ["", "## Targets", "", "| target | measured | wanted | verdict |", "|---|---|---|---|"]
+    for key, op, threshold, what in TARGETS:
+        value = results.get(key)
+        status, off = verdict(value, op, threshold)
+        lines.append(f"| `{key}`: {what} | {_fmt(value)} | {op} {threshold:g} | {status} {off} |")
+    lines += [
+        "",
+        "## Conditions",
+        "",
+        "```json",
+        json.dumps(
+            {k: v for k, v in cond.items() if k != "machine"}, indent=2, sort_keys=True, default=str
+        ),
+        "```",
+        "",
+        "## Anchors (published figures, other hardware)",
+        "",
+    ]
+    lines += [f"- {a}" for a in ANCHORS]
+    if notes:
+        lines += ["", "## Analysis", ""] + notes
+    path.write_text("\n".join(lines) + "\n")

@@ -1,0 +1,352 @@
+"""Throughput phases: the bare model, a per-stage breakdown, end to end (raw, PNG,
+claim-check), the naive one-message loop, two scorer processes, the trainer."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from confluent_kafka import Consumer
+
+from arena.bus.producer import make_producer
+from arena.config import Settings
+from arena.datasets import load_mnist
+from arena.events import (
+    ContentType,
+    ImageEvent,
+    Prediction,
+    decode_image_event,
+    encode_image_event,
+    encode_prediction,
+    now_ms,
+)
+from arena.flavors.keras_cnn import KerasCnn
+from arena.image_batch import BatchDecoder
+from arena.image_source import ImageSource
+from arena.images import encode_png, to_unit_float
+from bench.kit import (
+    ScorerProcess,
+    ScorerThread,
+    counting,
+    drop_topics,
+    phase_settings,
+    produce_all,
+    raw_event,
+    wait_for,
+)
+from scorer.champion import ServingModel
+from scorer.service import score_batch
+from storage.artifacts import ArtifactStore
+
+BATCH = 256
+
+
+def test_images(n: int) -> np.ndarray:
+    """``n`` MNIST test digits (uint8 [n, 28, 28]), repeating the 10k test set."""
+    x = load_mnist().x_test
+    return x[np.arange(n) % len(x)]
+
+
+def bare_model(model: KerasCnn, reps: int, batches_per_rep: int) -> dict[str, Any]:
+    """The compiled predict_proba on in-memory batches of 256: the ceiling."""
+    x = to_unit_float(test_images(BATCH * batches_per_rep)).reshape(batches_per_rep, BATCH, 28, 28)
+    model.warm_up(BATCH)
+    rates = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        for b in x:
+            model.predict_proba(b)
+        rates.append(BATCH * batches_per_rep / (time.perf_counter() - start))
+    return {
+        "bare_model_img_s": statistics.median(rates),
+        "bare_model_reps_img_s": [round(r) for r in rates],
+    }
+
+
+@dataclass
+class _Record:
+    payload: bytes
+
+    def value(self) -> bytes:
+        return self.payload
+
+    def topic(self) -> str:
+        return "bench"
+
+    def partition(self) -> int:
+        return 0
+
+    def offset(self) -> int:
+        return 0
+
+
+def breakdown(model: KerasCnn, reps: int) -> dict[str, float]:
+    """Microseconds per image of each stage of the scorer's batch handler (batches of 256)."""
+    images = test_images(BATCH)
+    raw = [_Record(raw_event(i, im, "bd")) for i, im in enumerate(images)]
+    png = [
+        _Record(
+            encode_image_event(
+                ImageEvent(f"bd-{i}", now_ms(), "bench", ContentType.PNG, encode_png(im))
+            )
+        )
+        for i, im in enumerate(images)
+    ]
+    source = ImageSource(None, None, 1)
+    decoder = BatchDecoder((28, 28), BATCH, source)
+    serving = ServingModel(1, "keras", "0" * 64, model)
+    timings: dict[str, list[float]] = {
+        k: [] for k in ("decode_raw", "decode_png", "predict", "score_batch", "encode_predictions")
+    }
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        batch = decoder.decode(raw)
+        t1 = time.perf_counter()
+        decoder.decode(png)
+        t2 = time.perf_counter()
+        batch = decoder.decode(raw)
+        t3 = time.perf_counter()
+        model.predict_proba(batch.images)
+        t4 = time.perf_counter()
+        preds: list[Prediction] = score_batch(batch, serving, 3, "bench")
+        t5 = time.perf_counter()
+        [encode_prediction(p) for p in preds]
+        t6 = time.perf_counter()
+        for key, dt in (
+            ("decode_raw", t1 - t0),
+            ("decode_png", t2 - t1),
+            ("predict", t4 - t3),
+            ("score_batch", t5 - t4),
+            ("encode_predictions", t6 - t5),
+        ):
+            timings[key].append(dt * 1e6 / BATCH)
+    source.close()
+    out = {f"{k}_us_per_img": round(statistics.median(v), 1) for k, v in timings.items()}
+    # score_batch includes predict; its remainder is top-k and Prediction construction.
+    out["topk_and_build_us_per_img"] = round(
+        out["score_batch_us_per_img"] - out["predict_us_per_img"], 1
+    )
+    return out
+
+
+def raw_frames(n: int, run: str) -> Iterator[tuple[str, bytes]]:
+    images = test_images(min(n, 10_000))
+    for i in range(n):
+        yield f"{run}-{i:08d}", raw_event(i, images[i % len(images)], run)
+
+
+def png_frames(n: int, run: str) -> Iterator[tuple[str, bytes]]:
+    pngs = [encode_png(im) for im in test_images(min(n, 10_000))]
+    ts = now_ms()
+    for i in range(n):
+        eid = f"{run}-{i:08d}"
+        yield (
+            eid,
+            encode_image_event(ImageEvent(eid, ts, "bench", ContentType.PNG, pngs[i % len(pngs)])),
+        )
+
+
+def end_to_end(
+    base: Settings,
+    phase: str,
+    n: int,
+    frames: Callable[[int, str], Iterator[tuple[str, bytes]]],
+    scorer: dict[str, Any],
+    timeout_s: float,
+) -> dict[str, Any]:
+    """N events already on the topic; clock from the scorer's start to the last committed
+    prediction seen by a read_committed consumer."""
+    settings = phase_settings(base, phase, **scorer)
+    run = uuid.uuid4().hex[:6]
+    try:
+        produce_all(settings, frames(n, run))
+        with counting(settings) as counter:
+            thread = ScorerThread(settings, f"bench-{phase}-{run}")
+            thread.start()
+            wait_for(lambda: counter.count() >= n, timeout_s, f"{n} predictions", thread.errors)
+            elapsed = time.monotonic() - thread.started_at
+            seen = counter.seen
+            batches = thread.handle.metrics.batches._value.get()
+            thread.stop()
+        return {
+            "img_s": n / elapsed,
+            "steady_img_s": n / max((seen.last_ms - seen.first_ms) / 1000, 1e-3),
+            "elapsed_s": round(elapsed, 2),
+            "startup_s": round(elapsed - (seen.last_ms - seen.first_ms) / 1000, 2),
+            "events": n,
+            "predictions": seen.count,
+            "distinct": len(seen.keys),
+            "mean_batch": round(n / batches, 1) if batches else None,
+            "partitions": settings.kafka.partitions,
+            "scorer": {k: getattr(settings.scorer, k) for k in scorer},
+        }
+    finally:
+        drop_topics(settings)
+
+
+def claimcheck(base: Settings, n: int, scorer: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+    """PNGs in MinIO, events with only an ``s3://`` reference; end to end like ``end_to_end``."""
+    run = uuid.uuid4().hex[:6]
+    pngs = [encode_png(im) for im in test_images(min(n, 10_000))]
+    keys = [f"bench/{run}/{i:08d}.png" for i in range(n)]
+    store = ArtifactStore(base.s3)
+    started = time.perf_counter()
+    with ThreadPoolExecutor(10) as pool:
+        uris = list(
+            pool.map(lambda i: store.put_image(keys[i], pngs[i % len(pngs)], "image/png"), range(n))
+        )
+    upload_s = time.perf_counter() - started
+
+    def frames(count: int, run_id: str) -> Iterator[tuple[str, bytes]]:
+        ts = now_ms()
+        for i in range(count):
+            eid = f"{run_id}-{i:08d}"
+            yield (
+                eid,
+                encode_image_event(
+                    ImageEvent(eid, ts, "bench", ContentType.PNG, b"", reference=uris[i])
+                ),
+            )
+
+    try:
+        out = end_to_end(base, "claimcheck", n, frames, scorer, timeout_s)
+    finally:
+        _remove_images(base, keys)
+        store.close()
+    out["upload_img_s"] = round(n / upload_s)
+    return out
+
+
+def _remove_images(settings: Settings, keys: list[str]) -> None:
+    from minio import Minio
+    from minio.deleteobjects import DeleteObject
+
+    s3 = settings.s3
+    client = Minio(
+        s3.endpoint,
+        access_key=s3.access_key,
+        secret_key=s3.secret_key.get_secret_value(),
+        secure=s3.secure,
+    )
+    for error in client.remove_objects(s3.image_bucket, (DeleteObject(k) for k in keys)):
+        raise RuntimeError(f"could not delete a bench image: {error}")
+
+
+def naive(base: Settings, model: KerasCnn, n: int) -> dict[str, Any]:
+    """The article's baseline: poll one message, ``model.predict`` it, produce one message."""
+    settings = phase_settings(base, "naive")
+    run = uuid.uuid4().hex[:6]
+    keras_model = model._model
+    try:
+        produce_all(settings, raw_frames(n, run))
+        consumer = Consumer(
+            {
+                "bootstrap.servers": settings.kafka.bootstrap,
+                "group.id": f"bench-naive-{run}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": True,
+            }
+        )
+        consumer.subscribe([settings.kafka.image_topic])
+        producer = make_producer(settings.kafka)
+        done, started = 0, 0.0
+        while done < n:
+            msg = consumer.poll(1.0)
+            if msg is None or msg.error():
+                continue
+            if done == 0:
+                started = time.perf_counter()  # not counting the group join
+            event = decode_image_event(msg.value())
+            x = np.frombuffer(event.payload, np.uint8).reshape(1, 28, 28, 1) / 255.0
+            proba = keras_model.predict(x, verbose=0)[0]
+            label = int(np.argmax(proba))
+            producer.produce(
+                settings.kafka.prediction_topic,
+                encode_prediction(
+                    Prediction(
+                        event.event_id,
+                        1,
+                        label,
+                        [(label, float(proba[label]))],
+                        0.0,
+                        event.timestamp_ms,
+                    )
+                ),
+                event.event_id.encode(),
+            )
+            producer.poll(0)
+            done += 1
+        producer.flush(30)
+        elapsed = time.perf_counter() - started
+        consumer.close()
+        return {"naive_img_s": n / elapsed, "events": n}
+    finally:
+        drop_topics(settings)
+
+
+def two_processes(
+    base: Settings, n: int, scorer: dict[str, Any], timeout_s: float, log_dir: Path
+) -> dict[str, Any]:
+    """Two ``arena scorer`` subprocesses on 4 partitions; also their peak RSS (VmHWM)."""
+    settings = phase_settings(base, "scale2", **scorer)
+    run = uuid.uuid4().hex[:6]
+    procs: list[ScorerProcess] = []
+    try:
+        produce_all(settings, raw_frames(n, run))
+        with counting(settings) as counter:
+            started = time.monotonic()
+            procs = [
+                ScorerProcess(settings, f"bench-scale-{run}-{i}", log_dir / f"scorer-{i}.log")
+                for i in range(2)
+            ]
+
+            def done() -> bool:
+                for p in procs:
+                    p.sample()
+                    if not p.alive():
+                        raise RuntimeError(f"scorer exited early, see {log_dir}")
+                return counter.count() >= n
+
+            wait_for(done, timeout_s, f"{n} predictions from two scorers")
+            elapsed = time.monotonic() - started
+            seen = counter.seen
+        for p in procs:
+            p.stop()
+        return {
+            "scale_2_scorers_img_s": n / elapsed,
+            "scale_2_scorers_steady_img_s": n / max((seen.last_ms - seen.first_ms) / 1000, 1e-3),
+            "elapsed_s": round(elapsed, 2),
+            "events": n,
+            "distinct": len(seen.keys),
+            "scorer_rss_mib": max(p.peak_kib for p in procs) / 1024,
+            "rss_per_scorer_mib": [round(p.peak_kib / 1024, 1) for p in procs],
+        }
+    finally:
+        for p in procs:
+            p.stop()
+        drop_topics(settings)
+
+
+def trainer(model: KerasCnn, n: int, epochs: int) -> dict[str, Any]:
+    """Keras fine-tuning throughput: ``fit`` on ``n`` examples, ``epochs`` epochs, warm."""
+    data = load_mnist()
+    x = to_unit_float(data.x_train[:n])
+    y = data.y_train[:n]
+    clone = model.clone()
+    clone.fit(x[:256], y[:256], epochs=1, learning_rate=1e-4)  # compile outside the clock
+    started = time.perf_counter()
+    clone.fit(x, y, epochs=epochs, learning_rate=1e-4)
+    elapsed = time.perf_counter() - started
+    return {"trainer_samples_s": n * epochs / elapsed, "samples": n, "epochs": epochs}
+
+
+def dump(obj: Any) -> str:
+    return json.dumps(obj, indent=2, sort_keys=True)
