@@ -93,7 +93,8 @@ class ScorerSettings(BaseSettings):
     top_k: int = Field(default=3, ge=1)
     fetch_threads: int = Field(default=8, ge=1)
     image_root: Path | None = None
-    metrics_port: int = Field(default=0, ge=0)
+    metrics_port: int = Field(default=0, ge=0)  # 0: any free port (logged at start)
+    metrics_host: str = "127.0.0.1"  # 0.0.0.0 in a container, to publish the port
 
 
 class TrainerSettings(BaseSettings):

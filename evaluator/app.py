@@ -82,6 +82,7 @@ class Evaluator:
         self.probation: Probation | None = None
         self.handle = handle
         self._window_start = datetime.now(UTC)
+        self._pinned: int | None = None  # the version pinned at the previous round
 
     def add(self, example: LabeledExample | None) -> None:
         if example is None:
@@ -92,6 +93,7 @@ class Evaluator:
 
     def evaluate(self) -> None:
         """One evaluation round: score history, probation, then the newest challenger."""
+        self._announce_expired_pin()
         champion = self.registry.champion()
         if champion is None:
             return
@@ -103,6 +105,15 @@ class Evaluator:
         if challenger is not None and self.probation is None:
             self._judge(champion, challenger, now)
         self._window_start = now
+
+    def _announce_expired_pin(self) -> None:
+        """A pin that lapses on its own (``--until``) sends no event; tell the scorers here."""
+        pin = self.registry.active_pin()
+        if pin is None and self._pinned is not None:
+            reason = f"pin of version {self._pinned} expired"
+            change = self.control.announce_serving(reason=reason, actor=ACTOR)
+            self.handle.decisions.append(f"{reason}: serving version {change.version.id}")
+        self._pinned = pin.version_id if pin is not None else None
 
     def _newest_candidate(self) -> ModelVersion | None:
         candidates = sorted(

@@ -129,9 +129,12 @@ def run_scorer(settings: Settings, stop: StopFlag, handle: ScorerHandle | None =
             handle.metrics.registry,
             handle.heartbeat.alive,
             lambda: handle.holder.current is not None,
+            host=cfg.metrics_host,
         )
         resources.callback(server.shutdown)
         handle.health_port = server.server_address[1]
+        log.info("scorer %s: /healthz /readyz /metrics on %s:%d", handle.scorer_id,
+                 cfg.metrics_host, handle.health_port)
 
         _await_first_model(handle, reloader, registry, stop)
         if stop.is_set():
@@ -185,6 +188,7 @@ def run_scorer(settings: Settings, stop: StopFlag, handle: ScorerHandle | None =
             batch_size=cfg.batch_size,
             batch_timeout_s=cfg.batch_timeout_ms / 1000,
             on_idle=on_idle,
+            on_retry=lambda _: handle.metrics.batch_failures.inc(),
         )
         _close_producer(producer)
 

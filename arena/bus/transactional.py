@@ -124,6 +124,7 @@ class TransactionalProcessor:
         batch_timeout_s: float,
         on_idle: Callable[[], None] | None = None,
         backoff: Backoff | None = None,
+        on_retry: Callable[[BusError], None] | None = None,
     ) -> None:
         """Consume and process batches until ``stop`` is set.
 
@@ -145,6 +146,8 @@ class TransactionalProcessor:
                     raise
                 delay = backoff.next_delay()
                 logger.warning("batch failed, retrying in %.2fs: %s", delay, exc)
+                if on_retry is not None:
+                    on_retry(exc)
                 stop.wait(delay)
                 continue
             backoff.reset()

@@ -106,3 +106,25 @@ def test_score_history_is_written_per_version(loop: Loop, models: Models) -> Non
     predicted = models.good.predict_proba(to_unit_float(load_mnist().x_test[5000:5500]))
     expected = float((predicted.argmax(axis=1) == truth).mean())
     assert np.isclose(metrics["accuracy"], expected, atol=1e-6)
+
+
+def test_expired_pin_is_announced_so_scorers_return_to_the_champion(
+    loop: Loop, models: Models
+) -> None:
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    champion = loop.register(models.good)
+    loop.control.promote(champion.id, reason="initial", actor="test")
+    other = loop.register(models.bad, parent=champion.id)
+    until = datetime.now(UTC) + timedelta(seconds=2)
+    loop.control.pin(other.id, reason="short experiment", actor="ops", expires_at=until)
+    evaluator, handle = make_evaluator(loop)
+
+    evaluator.evaluate()
+    assert not any("expired" in d for d in handle.decisions)
+    time.sleep(max(0.0, (until - datetime.now(UTC)).total_seconds()) + 0.5)
+    evaluator.evaluate()
+
+    assert f"pin of version {other.id} expired: serving version {champion.id}" in handle.decisions
+    assert loop.registry.serving_version().id == champion.id  # type: ignore[union-attr]
