@@ -21,10 +21,8 @@ from arena.bus.stop import StopFlag
 from arena.bus.topics import default_topics, ensure_topics
 from arena.config import Settings
 from arena.control import ControlPlane
-from arena.errors import InvalidEvent
-from arena.events import decode_label_event
-from arena.image_batch import BatchDecoder
-from arena.image_source import ImageSource
+from arena.join import LabeledExample, LabelJoiner
+from arena.labeled_stream import open_labeled_stream
 from evaluator.metrics import classification_metrics
 from evaluator.policy import PromotionPolicy
 from evaluator.probation import ProbationMonitor
@@ -33,8 +31,7 @@ from storage.artifacts import ArtifactStore
 from storage.db import make_engine
 from storage.domain import Evaluation, ModelVersion, VersionStatus
 from storage.registry import Registry
-from trainer.join import EventPosition, LabeledExample, LabelJoiner
-from trainer.models import INPUT_SHAPE, ModelCache
+from trainer.models import ModelCache
 
 log = logging.getLogger(__name__)
 
@@ -239,31 +236,13 @@ def run_evaluator(
         )
         resources.callback(consumer.close)
         consumer.subscribe([kafka.image_topic, kafka.label_topic])
-        source = ImageSource(store, settings.scorer.image_root, settings.scorer.fetch_threads)
-        resources.callback(source.close)
-        decoder = BatchDecoder(INPUT_SHAPE, 1000, source)
+        stream = open_labeled_stream(settings, store, joiner, resources)
         handle.started.set()
         last = time.monotonic()
         while not stop.is_set():
-            messages = consumer.consume(1000, 0.2)
-            images = [m for m in messages if m.topic() == kafka.image_topic]
-            batch = decoder.decode(images)
-            for event, record, image in zip(batch.events, batch.records, batch.images, strict=True):
-                pos = EventPosition(
-                    str(record.topic()), int(record.partition() or 0), int(record.offset() or 0)
-                )
-                evaluator.add(joiner.add_image(event.event_id, pos, image.copy(), event.label))
-            for msg in messages:
-                if msg.topic() == kafka.image_topic:
-                    continue
-                try:
-                    label = decode_label_event(msg.value())
-                except InvalidEvent:
-                    # The trainer dead-letters malformed labels; doing it here too would
-                    # put every one in the DLQ twice.
-                    continue
-                evaluator.add(joiner.add_label(label.event_id, label.label))
-            joiner.expire()
+            # Malformed labels are the trainer's to dead-letter (see LabeledStream).
+            for example in stream.ingest(consumer.consume(1000, 0.2)).examples:
+                evaluator.add(example)
             if time.monotonic() - last >= cfg.interval_s:
                 evaluator.evaluate()
                 last = time.monotonic()

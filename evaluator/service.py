@@ -10,9 +10,9 @@ from datetime import datetime
 import numpy as np
 from numpy.typing import NDArray
 
+from arena.join import LabeledExample
 from evaluator.policy import Decision
 from storage.domain import ModelVersion, Pin
-from trainer.join import LabeledExample
 from trainer.service import is_holdout
 
 

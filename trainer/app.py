@@ -16,7 +16,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from confluent_kafka import Message, Producer, TopicPartition
+from confluent_kafka import TopicPartition
 
 from arena.bus.consumer import BatchConsumer
 from arena.bus.dlq import dead_letter_record
@@ -24,17 +24,14 @@ from arena.bus.producer import flush_or_raise, make_producer
 from arena.bus.stop import StopFlag
 from arena.bus.topics import default_topics, ensure_topics
 from arena.config import Settings
-from arena.errors import InvalidEvent
-from arena.events import decode_label_event
 from arena.flavors import ModelFlavor, new_model
-from arena.image_batch import BatchDecoder
-from arena.image_source import ImageSource
+from arena.join import LabeledExample, LabelJoiner
+from arena.labeled_stream import open_labeled_stream
 from storage.artifacts import ArtifactStore
 from storage.db import make_engine
 from storage.domain import ModelVersion
 from storage.registry import Registry
-from trainer.join import EventPosition, LabeledExample, LabelJoiner
-from trainer.models import INPUT_SHAPE, ModelCache
+from trainer.models import ModelCache
 from trainer.replay import ReplayBuffer, TrainingSet
 from trainer.service import FineTuneTrigger, TrainingIntake
 
@@ -137,9 +134,7 @@ def run_trainer(settings: Settings, stop: StopFlag, handle: TrainerHandle | None
         resources.callback(consumer.close)
         consumer.subscribe([kafka.image_topic, kafka.label_topic])
         dlq = make_producer(kafka)
-        source = ImageSource(store, settings.scorer.image_root, settings.scorer.fetch_threads)
-        resources.callback(source.close)
-        decoder = BatchDecoder(INPUT_SHAPE, 1000, source)
+        stream = open_labeled_stream(settings, store, trainer.joiner, resources)
         scheduler = BackgroundScheduler(daemon=True)
         if cfg.finetune_interval_s > 0:
             scheduler.add_job(
@@ -158,8 +153,14 @@ def run_trainer(settings: Settings, stop: StopFlag, handle: TrainerHandle | None
             messages = consumer.consume(1000, 0.2)
             for m in messages:
                 seen[(str(m.topic()), int(m.partition() or 0))] = int(m.offset() or 0)
-            _ingest(trainer, decoder, messages, kafka.image_topic, dlq, settings, handle)
-            trainer.joiner.expire()
+            ingested = stream.ingest(messages)
+            for example in ingested.examples:
+                trainer.add(example)
+            for record, reason in ingested.bad_labels:
+                handle.dead_labels += 1
+                dead = dead_letter_record(record, reason, kafka)
+                dlq.produce(dead.topic, dead.value, dead.key, headers=list(dead.headers))
+                log.warning("malformed label to %s: %s", dead.topic, reason)
             ts = trainer.take_training_set()
             if ts is None:
                 continue
@@ -173,32 +174,3 @@ def run_trainer(settings: Settings, stop: StopFlag, handle: TrainerHandle | None
             handle.registered.append(version)
             flush_or_raise(dlq, 30)
             consumer.commit([TopicPartition(t, p, o + 1) for (t, p), o in seen.items()])
-
-
-def _ingest(
-    trainer: Trainer,
-    decoder: BatchDecoder,
-    messages: list[Message],
-    image_topic: str,
-    dlq_producer: Producer,
-    settings: Settings,
-    handle: TrainerHandle,
-) -> None:
-    images = [m for m in messages if m.topic() == image_topic]
-    labels = [m for m in messages if m.topic() != image_topic]
-    batch = decoder.decode(images)  # poison images are the scorer's to dead-letter
-    for event, record, image in zip(batch.events, batch.records, batch.images, strict=True):
-        position = EventPosition(
-            str(record.topic()), int(record.partition() or 0), int(record.offset() or 0)
-        )
-        trainer.add(trainer.joiner.add_image(event.event_id, position, image.copy(), event.label))
-    for msg in labels:
-        try:
-            label = decode_label_event(msg.value())
-        except InvalidEvent as exc:
-            handle.dead_labels += 1
-            dead = dead_letter_record(msg, exc.reason, settings.kafka)
-            dlq_producer.produce(dead.topic, dead.value, dead.key, headers=list(dead.headers))
-            log.warning("label to DLQ: %s", exc.reason)
-            continue
-        trainer.add(trainer.joiner.add_label(label.event_id, label.label))

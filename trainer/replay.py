@@ -19,8 +19,8 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
+from arena.join import EventPosition, LabeledExample
 from storage.domain import OffsetRange
-from trainer.join import EventPosition, LabeledExample
 
 
 class TrainingLineage:

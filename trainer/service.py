@@ -6,7 +6,7 @@ import hashlib
 import time
 from collections.abc import Callable
 
-from trainer.join import LabeledExample
+from arena.join import LabeledExample
 from trainer.replay import ReplayBuffer, TrainingSet
 
 

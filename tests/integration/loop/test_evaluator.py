@@ -6,9 +6,9 @@ import numpy as np
 
 from arena.datasets import load_mnist
 from arena.images import to_unit_float
+from arena.join import EventPosition, LabeledExample
 from evaluator.app import Evaluator, EvaluatorHandle
 from storage.domain import VersionStatus
-from trainer.join import EventPosition, LabeledExample
 
 from .conftest import Loop, Models
 

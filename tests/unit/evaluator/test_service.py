@@ -5,11 +5,11 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
+from arena.join import EventPosition, LabeledExample
 from evaluator.policy import Decision
 from evaluator.service import EvaluationWindow, decide_action
 from evaluator.stats import McNemarResult
 from storage.domain import ArtifactRef, ModelVersion, OffsetRange, Pin, VersionStatus
-from trainer.join import EventPosition, LabeledExample
 from trainer.service import is_holdout
 
 T = "arena.images"

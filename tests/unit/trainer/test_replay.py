@@ -5,8 +5,8 @@ import itertools
 import numpy as np
 import pytest
 
+from arena.join import EventPosition, LabeledExample
 from storage.domain import OffsetRange
-from trainer.join import EventPosition, LabeledExample
 from trainer.replay import ReplayBuffer, TrainingLineage
 
 T = "arena.images"

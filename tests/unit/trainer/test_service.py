@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trainer.join import EventPosition, LabeledExample
+from arena.join import EventPosition, LabeledExample
 from trainer.replay import ReplayBuffer
 from trainer.service import FineTuneTrigger, TrainingIntake, is_holdout
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from trainer.join import EventPosition, LabelJoiner
+from arena.join import EventPosition, LabelJoiner
 
 
 class FakeClock:

@@ -1,0 +1,81 @@
+"""Images and labels from Kafka → labeled examples, joined by event id.
+
+The trainer and the evaluator both read the image and label topics this way; only what
+they do with the examples differs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+
+from arena.bus.records import KafkaMessage
+from arena.config import Settings
+from arena.errors import InvalidEvent
+from arena.events import decode_label_event
+from arena.image_batch import BatchDecoder, Record
+from arena.image_source import ImageSource, ObjectReader
+from arena.join import EventPosition, LabeledExample, LabelJoiner
+
+MODEL_INPUT_SHAPE = (28, 28)
+
+
+def position_of(record: Record) -> EventPosition:
+    return EventPosition(
+        str(record.topic()), int(record.partition() or 0), int(record.offset() or 0)
+    )
+
+
+@dataclass
+class Ingested:
+    examples: list[LabeledExample] = field(default_factory=list)
+    bad_labels: list[tuple[KafkaMessage, str]] = field(default_factory=list)
+
+
+class LabeledStream:
+    """Decodes image records, joins them with label records, expires what waited too long.
+
+    Poison images are not reported here: the scorer dead-letters them, and doing it here
+    too would put each one in the DLQ several times. Malformed labels are returned, so
+    exactly one reader (the trainer) dead-letters them.
+    """
+
+    def __init__(self, image_topic: str, decoder: BatchDecoder, joiner: LabelJoiner) -> None:
+        self._image_topic = image_topic
+        self._decoder = decoder
+        self.joiner = joiner
+
+    def ingest(self, records: Sequence[KafkaMessage]) -> Ingested:
+        out = Ingested()
+        images = [r for r in records if r.topic() == self._image_topic]
+        batch = self._decoder.decode(images)
+        for event, record, image in zip(batch.events, batch.records, batch.images, strict=True):
+            example = self.joiner.add_image(
+                event.event_id, position_of(record), image.copy(), event.label
+            )
+            if example is not None:
+                out.examples.append(example)
+        for record in records:
+            if record.topic() == self._image_topic:
+                continue
+            try:
+                label = decode_label_event(record.value())
+            except InvalidEvent as exc:
+                out.bad_labels.append((record, exc.reason))
+                continue
+            example = self.joiner.add_label(label.event_id, label.label)
+            if example is not None:
+                out.examples.append(example)
+        self.joiner.expire()
+        return out
+
+
+def open_labeled_stream(
+    settings: Settings, objects: ObjectReader, joiner: LabelJoiner, resources: ExitStack
+) -> LabeledStream:
+    """A LabeledStream over the settings' topics; its fetch threads close with ``resources``."""
+    source = ImageSource(objects, settings.scorer.image_root, settings.scorer.fetch_threads)
+    resources.callback(source.close)
+    decoder = BatchDecoder(MODEL_INPUT_SHAPE, 1000, source)
+    return LabeledStream(settings.kafka.image_topic, decoder, joiner)
