@@ -28,7 +28,6 @@ from arena.events import (
     ModelEvent,
     ModelEventKind,
     ScorerStatus,
-    encode_prediction,
     encode_scorer_status,
 )
 from arena.flavors import load_model
@@ -38,7 +37,7 @@ from scorer.champion import ChampionHolder, ServingModel
 from scorer.health import Heartbeat, serve_health
 from scorer.metrics import ScorerMetrics
 from scorer.reload import Loader, ModelReloader
-from scorer.service import score_batch
+from scorer.service import score_batch_encoded
 from storage.artifacts import ArtifactStore
 from storage.db import make_engine
 from storage.registry import Registry
@@ -133,8 +132,12 @@ def run_scorer(settings: Settings, stop: StopFlag, handle: ScorerHandle | None =
         )
         resources.callback(server.shutdown)
         handle.health_port = server.server_address[1]
-        log.info("scorer %s: /healthz /readyz /metrics on %s:%d", handle.scorer_id,
-                 cfg.metrics_host, handle.health_port)
+        log.info(
+            "scorer %s: /healthz /readyz /metrics on %s:%d",
+            handle.scorer_id,
+            cfg.metrics_host,
+            handle.health_port,
+        )
 
         _await_first_model(handle, reloader, registry, stop)
         if stop.is_set():
@@ -166,11 +169,12 @@ def run_scorer(settings: Settings, stop: StopFlag, handle: ScorerHandle | None =
             serving = handle.holder.current
             assert serving is not None
             batch = decoder.decode(messages)
-            predictions = score_batch(batch, serving, cfg.top_k, handle.scorer_id)
-            for p in predictions:
-                handle.metrics.latency.observe(p.latency_ms / 1000.0)
+            values, latencies = score_batch_encoded(batch, serving, cfg.top_k, handle.scorer_id)
+            for latency_ms in latencies:
+                handle.metrics.latency.observe(latency_ms / 1000.0)
             outputs = [
-                OutRecord(topic, p.event_id.encode(), encode_prediction(p)) for p in predictions
+                OutRecord(topic, event.event_id.encode(), value)
+                for event, value in zip(batch.events, values, strict=True)
             ]
             return BatchResult(outputs=outputs, dead=list(batch.dead))  # type: ignore[arg-type]
 

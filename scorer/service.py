@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
+import json
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from arena.events import Prediction, now_ms
+from arena.events import PREDICTION_SCHEMA, Prediction, now_ms
 from arena.image_batch import DecodedBatch
 from scorer.champion import ServingModel
 
@@ -29,11 +29,7 @@ def score_batch(
     """Predict every event of the batch with one compiled call; latency is event-to-prediction."""
     if not batch.events:
         return []
-    proba = serving.model.predict_proba(batch.images)
-    classes, probs = top_k(proba, k)
-    done_ms = now_ms()
-    class_rows = classes.tolist()
-    prob_rows = np.round(probs.astype(np.float64), 5).tolist()
+    classes, probs, done_ms = _predict(batch, serving, k)
     return [
         Prediction(
             event_id=event.event_id,
@@ -44,9 +40,42 @@ def score_batch(
             event_timestamp_ms=event.timestamp_ms,
             scorer_id=scorer_id,
         )
-        for event, cls, pr in zip(batch.events, class_rows, prob_rows, strict=True)
+        for event, cls, pr in zip(batch.events, classes, probs, strict=True)
     ]
 
 
-def monotonic_ms() -> float:
-    return time.monotonic() * 1000.0
+def score_batch_encoded(
+    batch: DecodedBatch, serving: ServingModel, k: int, scorer_id: str
+) -> tuple[list[bytes], list[float]]:
+    """Like ``score_batch``, but straight to encoded Prediction values (the hot path).
+
+    Building JSON text from the arrays costs a fifth of building Prediction objects and
+    serialising them; the bytes are identical to ``encode_prediction``'s (a test checks).
+    Returns the values and each event's latency in ms.
+    """
+    if not batch.events:
+        return [], []
+    classes, probs, done_ms = _predict(batch, serving, k)
+    head = f'{{"schema":"{PREDICTION_SCHEMA}","event_id":'
+    middle = f',"model_version":{serving.version},"label":'
+    tail = f',"scorer_id":{json.dumps(scorer_id)}}}'
+    values: list[bytes] = []
+    latencies: list[float] = []
+    for event, cls, pr in zip(batch.events, classes, probs, strict=True):
+        latency = float(done_ms - event.timestamp_ms)
+        pairs = ",".join(f"[{c},{p!r}]" for c, p in zip(cls, pr, strict=True))
+        values.append(
+            f"{head}{json.dumps(event.event_id)}{middle}{cls[0]},"
+            f'"top_k":[{pairs}],"latency_ms":{latency!r},'
+            f'"event_timestamp_ms":{event.timestamp_ms}{tail}'.encode()
+        )
+        latencies.append(latency)
+    return values, latencies
+
+
+def _predict(
+    batch: DecodedBatch, serving: ServingModel, k: int
+) -> tuple[list[list[int]], list[list[float]], int]:
+    proba = serving.model.predict_proba(batch.images)
+    classes, probs = top_k(proba, k)
+    return classes.tolist(), np.round(probs.astype(np.float64), 5).tolist(), now_ms()
