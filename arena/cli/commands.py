@@ -11,6 +11,7 @@ _MODULES = [
     "arena.cli.services_cmd",
     "arena.cli.ops_cmd",
     "arena.cli.demo_cmd",
+    "arena.cli.watch_cmd",
 ]
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from arena.ingest.ledger import Ledger
-from arena.ingest.watch import Watcher, WatchConfig
+from arena.ingest.watch import WatchConfig, Watcher
 from tests.unit.ingest.fakes import FakePublisher, FakeUploader
 
 NOW_NS = 1_800_000_000 * 10**9
@@ -46,4 +46,3 @@ class Rig:
 @pytest.fixture
 def rig(tmp_path: Path) -> Rig:
     return Rig(tmp_path)
-

@@ -150,6 +150,7 @@ def test_stopping_between_batches_records_what_was_delivered(rig: Rig) -> None:
     assert [r["path"] for r in ledger_lines(rig)] == ["a.png", "b.png"]
 
 
+@pytest.mark.timeout(10)
 def test_run_retries_a_retriable_delivery_failure_then_stops_on_the_flag(rig: Rig) -> None:
     write(rig.root, "a.png")
     rig.publisher.fail_next_flush = DeliveryError("broker down", retriable=True)
@@ -167,6 +168,7 @@ def test_run_retries_a_retriable_delivery_failure_then_stops_on_the_flag(rig: Ri
     assert rig.delivered_paths() == ["a.png"]
 
 
+@pytest.mark.timeout(10)
 def test_run_raises_a_delivery_failure_that_retrying_cannot_fix(rig: Rig) -> None:
     write(rig.root, "a.png")
     rig.publisher.fail_next_flush = DeliveryError("topic does not exist", retriable=False)

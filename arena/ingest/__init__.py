@@ -1,0 +1,1 @@
+"""Ingestion from outside the bus: ``arena watch DIR`` turns new image files into ImageEvents."""
