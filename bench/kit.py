@@ -148,7 +148,9 @@ class PredictionCounter(threading.Thread):
         seen = self.seen
         try:
             while not self._halt.is_set():
-                batch = self._consumer.consume(5000, 0.05)
+                # consume() waits for the whole timeout unless the batch fills: keep it short, or
+                # the arrival stamp (taken after it returns) would lag by up to the timeout.
+                batch = self._consumer.consume(5000, 0.002)
                 if not batch:
                     continue
                 arrived = now_ms()

@@ -30,6 +30,7 @@ from storage.domain import ModelVersion
 from storage.registry import Registry
 
 TICK_S = 0.005
+LOAD_PRODUCER: dict[str, Any] = {"linger.ms": 1}  # stamp, then send almost at once
 
 
 @dataclass(eq=False)  # a Thread must stay hashable
@@ -46,7 +47,7 @@ class OfferedLoad(threading.Thread):
         threading.Thread.__init__(self, name="bench-load", daemon=True)
 
     def run(self) -> None:
-        producer = make_producer(self.settings.kafka, **{"linger.ms": 1})
+        producer = make_producer(self.settings.kafka, **LOAD_PRODUCER)
         images = load_mnist().x_test
         topic, run = self.settings.kafka.image_topic, uuid.uuid4().hex[:6]
         started = time.monotonic()

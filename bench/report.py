@@ -65,7 +65,8 @@ def write_markdown(results: dict[str, Any], path: Path, notes: list[str]) -> Non
         "## Machine and versions",
         "",
         f"- date (UTC): {machine['date_utc']}",
-        f"- CPU: {machine['cpu_model']}, nproc {machine['nproc']}, memory {machine['memory_gib']} GiB",
+        f"- CPU: {machine['cpu_model']}, nproc {machine['nproc']}, "
+        f"memory {machine['memory_gib']} GiB",
         f"- Python {machine['python']}, TensorFlow {machine['tensorflow']}, Keras "
         f"{machine['keras']}, numpy {machine['numpy']}",
         f"- confluent-kafka {machine['confluent_kafka']} (librdkafka {machine['librdkafka']}), "
@@ -99,5 +100,5 @@ def write_markdown(results: dict[str, Any], path: Path, notes: list[str]) -> Non
     ]
     lines += [f"- {a}" for a in ANCHORS]
     if notes:
-        lines += ["", "## Analysis", ""] + notes
+        lines += ["", "## Analysis", "", *notes]
     path.write_text("\n".join(lines) + "\n")

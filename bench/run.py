@@ -27,7 +27,7 @@ from arena.control import ControlPlane
 from arena.demo.run import bootstrap_champion, recreate_database
 from arena.flavors import load_model
 from arena.flavors.keras_cnn import KerasCnn
-from bench import latency, throughput
+from bench import latency, throughput, txn_probe
 from bench.kit import drop_topics, phase_settings
 from bench.machine import describe
 from bench.report import write_json, write_markdown
@@ -55,6 +55,8 @@ class Sizes:
     trainer_epochs: int = 2
     champion_epochs: int = 2
     timeout_s: float = 600.0
+    txn_batch_sizes: tuple[int, ...] = (16, 256, 1024)
+    txn_batches: int = 20
 
 
 SMOKE = Sizes(
@@ -79,7 +81,7 @@ THROUGHPUT_SCORER = {"batch_size": BATCH_SIZE, "batch_timeout_ms": 20}
 
 
 class Bench:
-    def __init__(self, smoke: bool) -> None:
+    def __init__(self, smoke: bool, out: Path | None = None) -> None:
         self.smoke = smoke
         self.sizes = SMOKE if smoke else Sizes()
         self.base = Settings()
@@ -100,6 +102,8 @@ class Bench:
         self.md_path = (
             (ROOT / "bench" / "BENCHMARKS-smoke.md") if smoke else (ROOT / "docs" / "BENCHMARKS.md")
         )
+        if out is not None:
+            self.json_path, self.md_path = out / self.json_path.name, out / self.md_path.name
 
     def phase(self, name: str, body: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
         log.info("phase %s ...", name)
@@ -155,6 +159,10 @@ class Bench:
         ):
             r["bare_model_img_s"] = out["bare_model_img_s"]
         self.phase("breakdown", lambda: throughput.breakdown(champion, s.bare_reps))
+        self.phase(
+            "transaction_cost",
+            lambda: txn_probe.transaction_cost(self.base, s.txn_batch_sizes, s.txn_batches),
+        )
         if out := self.phase(
             "trainer", lambda: throughput.trainer(champion, s.trainer_samples, s.trainer_epochs)
         ):
@@ -171,6 +179,18 @@ class Bench:
             ),
         ):
             r["e2e_img_s"], r["e2e_steady_img_s"] = out["img_s"], out["steady_img_s"]
+        big = {"batch_size": 1024, "batch_timeout_ms": 20}  # what a larger batch would buy
+        self.phase(
+            "e2e_raw_batch1024",
+            lambda: throughput.end_to_end(
+                self.base,
+                "e2e-raw-1024",
+                s.e2e_events // 4,
+                throughput.raw_frames,
+                big,
+                s.timeout_s,
+            ),
+        )
         if out := self.phase(
             "naive", lambda: throughput.naive(self.base, champion, s.naive_events)
         ):
@@ -178,10 +198,7 @@ class Bench:
         best: dict[str, Any] | None = None
         for timeout_ms in s.latency_timeouts_ms:
             scorer = {"batch_size": BATCH_SIZE, "batch_timeout_ms": timeout_ms}
-            out = self.phase(
-                f"latency_timeout_{timeout_ms}ms",
-                lambda sc=scorer: latency.steady_latency(self.base, RATE, s.latency_s, sc),
-            )
+            out = self.phase(f"latency_timeout_{timeout_ms}ms", self._latency(scorer))
             if out and (best is None or out["p99_ms"] < best["p99_ms"]):
                 best = out
         if best is not None:
@@ -235,6 +252,9 @@ class Bench:
         self.save()
         return self.results
 
+    def _latency(self, scorer: dict[str, Any]) -> Callable[[], dict[str, Any]]:
+        return lambda: latency.steady_latency(self.base, RATE, self.sizes.latency_s, scorer)
+
     def setup(self) -> tuple[KerasCnn, int]:
         """A fresh ``arena_bench`` database and a keras champion, registered and promoted."""
         settings = phase_settings(self.base, "setup")
@@ -262,11 +282,17 @@ class Bench:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, proves the harness")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="write the results and the report into this directory instead",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for noisy in ("scorer", "arena", "storage", "evaluator", "trainer"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    bench = Bench(args.smoke)
+    bench = Bench(args.smoke, args.out)
     results = bench.run()
     print(throughput.dump(results))
     print(f"wrote {bench.json_path} and {bench.md_path}")

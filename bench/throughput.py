@@ -11,9 +11,10 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 from confluent_kafka import Consumer
 
 from arena.bus.producer import make_producer
@@ -28,6 +29,7 @@ from arena.events import (
     encode_prediction,
     now_ms,
 )
+from arena.flavors.base import ModelFlavor
 from arena.flavors.keras_cnn import KerasCnn
 from arena.image_batch import BatchDecoder
 from arena.image_source import ImageSource
@@ -49,10 +51,11 @@ from storage.artifacts import ArtifactStore
 BATCH = 256
 
 
-def test_images(n: int) -> np.ndarray:
+def test_images(n: int) -> npt.NDArray[np.uint8]:
     """``n`` MNIST test digits (uint8 [n, 28, 28]), repeating the 10k test set."""
     x = load_mnist().x_test
-    return x[np.arange(n) % len(x)]
+    images: npt.NDArray[np.uint8] = x[np.arange(n) % len(x)]
+    return images
 
 
 def bare_model(model: KerasCnn, reps: int, batches_per_rep: int) -> dict[str, Any]:
@@ -102,7 +105,7 @@ def breakdown(model: KerasCnn, reps: int) -> dict[str, float]:
     ]
     source = ImageSource(None, None, 1)
     decoder = BatchDecoder((28, 28), BATCH, source)
-    serving = ServingModel(1, "keras", "0" * 64, model)
+    serving = ServingModel(1, "keras", "0" * 64, cast(ModelFlavor, model))
     timings: dict[str, list[float]] = {
         k: [] for k in ("decode_raw", "decode_png", "predict", "score_batch", "encode_predictions")
     }
