@@ -23,7 +23,7 @@ from arena.bus.stop import StopFlag
 from arena.bus.topics import default_topics, ensure_topics
 from arena.bus.transactional import TransactionalProcessor
 from arena.config import Settings
-from arena.errors import ArtifactIntegrityError
+from arena.errors import ArenaError, ArtifactIntegrityError
 from arena.events import (
     ModelEvent,
     ModelEventKind,
@@ -202,7 +202,8 @@ def _await_first_model(
 ) -> None:
     """Wait for the control topic's replay; if it announced nothing, ask the registry."""
     while not stop.is_set() and not reloader.caught_up.wait(0.2):
-        pass
+        if reloader.failure is not None:
+            raise ArenaError("the model reloader failed") from reloader.failure
     if handle.holder.current is None and not stop.is_set():
         serving = registry.serving_version()
         if serving is not None:

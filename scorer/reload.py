@@ -15,9 +15,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
-from arena.bus.broker_log import log_broker_error
+from arena.bus.backoff import Backoff
+from arena.bus.broker_log import kafka_error_of, log_broker_error
 from arena.config import KafkaSettings
 from arena.errors import ArenaError, InvalidEvent
 from arena.events import ModelEvent, ScorerStatus, decode_model_event
@@ -58,6 +59,7 @@ class ModelReloader(threading.Thread):
         self._on_failure = on_failure
         self._halt = threading.Event()
         self.caught_up = threading.Event()
+        self.failure: BaseException | None = None
         self.counters = ReloadCounters()
 
     def stop(self) -> None:
@@ -78,11 +80,33 @@ class ModelReloader(threading.Thread):
         return consumer
 
     def run(self) -> None:
+        try:
+            self._follow()
+        except BaseException as exc:
+            self.failure = exc  # the scoring loop re-raises it; a dead reloader must not hide
+            log.exception("the model reloader stopped")
+            raise
+
+    def _end_offset(self, consumer: Consumer) -> int:
+        """The control topic's end, retrying while a just-created topic has no leader yet."""
+        backoff = Backoff(initial_s=0.1, max_s=2.0)
+        while True:
+            try:
+                _, high = consumer.get_watermark_offsets(
+                    TopicPartition(self._kafka.model_topic, 0), timeout=10
+                )
+                return int(high)
+            except KafkaException as exc:
+                error = kafka_error_of(exc)
+                if error is None or error.fatal() or self._halt.is_set():
+                    raise
+                log.warning("control topic not ready (%s); retrying", error)
+                self._halt.wait(backoff.next_delay())
+
+    def _follow(self) -> None:
         consumer = self._consumer()
         try:
-            _, high = consumer.get_watermark_offsets(
-                TopicPartition(self._kafka.model_topic, 0), timeout=10
-            )
+            high = self._end_offset(consumer)
             latest: ModelEvent | None = None
             position = 0
             while not self._halt.is_set():

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 
+import urllib3
 from minio import Minio
 from minio.error import S3Error
 
@@ -46,6 +47,15 @@ class ArtifactStore:
             access_key=s3.access_key,
             secret_key=s3.secret_key.get_secret_value(),
             secure=s3.secure,
+            # One connection per fetch thread: the client's default pool keeps 10, and a
+            # bigger thread pool would open and discard connections on every request.
+            http_client=urllib3.PoolManager(
+                maxsize=max(10, fetch_threads),
+                timeout=urllib3.Timeout(connect=5.0, read=60.0),
+                retries=urllib3.Retry(
+                    total=3, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504)
+                ),
+            ),
         )
         self._buckets: set[str] = set()
         self._pool = ThreadPoolExecutor(max_workers=fetch_threads, thread_name_prefix="s3-fetch")
