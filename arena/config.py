@@ -91,7 +91,7 @@ class ScorerSettings(BaseSettings):
     # Up to this many events per batch and Kafka transaction (bench/: 1,024 is 24% faster than
     # 256 under backlog; at low rates a batch closes at the timeout, so latency is unchanged).
     batch_size: int = Field(default=1024, ge=1)
-    batch_timeout_ms: int = Field(default=20, ge=1)
+    batch_timeout_ms: int = Field(default=10, ge=1)
     top_k: int = Field(default=3, ge=1)
     fetch_threads: int = Field(default=8, ge=1)
     image_root: Path | None = None

@@ -27,7 +27,14 @@ from arena.config import Settings
 from arena.demo.fleet import with_overrides
 from arena.demo.run import demo_settings
 from arena.errors import ArenaError
-from arena.events import ContentType, ImageEvent, decode_prediction, encode_image_event, now_ms
+from arena.events import (
+    ContentType,
+    ImageEvent,
+    decode_prediction,
+    decode_scorer_status,
+    encode_image_event,
+    now_ms,
+)
 from scorer.app import ScorerHandle, run_scorer
 
 DATABASE = "arena_bench"
@@ -291,3 +298,32 @@ def counting(settings: Settings, *, decode: bool = False) -> Iterator[Prediction
 
 def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if values else float("nan")
+
+
+def wait_serving(
+    settings: Settings, scorer_id: str, timeout_s: float, proc: ScorerProcess | None = None
+) -> int:
+    """Wait for ``scorer_id``'s "serving" acknowledgement on the status topic; its version."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka.bootstrap,
+            "group.id": f"bench-status-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([settings.kafka.scorer_status_topic])
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            if proc is not None and not proc.alive():
+                raise RuntimeError(f"scorer {scorer_id} exited before serving")
+            for msg in consumer.consume(100, 0.2):
+                if msg.error():
+                    continue
+                status = decode_scorer_status(msg.value())
+                if status.scorer_id == scorer_id and status.state == "serving":
+                    return status.version
+        raise TimeoutError(f"scorer {scorer_id} did not serve within {timeout_s:.0f} s")
+    finally:
+        consumer.close()

@@ -3,10 +3,14 @@ same load across a promotion (lost, duplicates, p99 around the swap, time to ser
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from arena.bus.producer import make_producer
@@ -16,13 +20,14 @@ from arena.datasets import load_mnist
 from arena.flavors.keras_cnn import KerasCnn
 from arena.images import to_unit_float
 from bench.kit import (
-    ScorerThread,
+    ScorerProcess,
     counting,
     drop_topics,
     percentile,
     phase_settings,
     raw_event,
     wait_for,
+    wait_serving,
 )
 from storage.artifacts import ArtifactStore
 from storage.db import make_engine
@@ -67,6 +72,32 @@ class OfferedLoad(threading.Thread):
         producer.flush(30)
 
 
+@dataclass
+class RunningScorer:
+    process: ScorerProcess
+    serving_version: int
+
+
+@contextmanager
+def scorer_process(settings: Settings, phase: str) -> Iterator[RunningScorer]:
+    """One ``arena scorer`` subprocess, as deployed: the load generator and the collector in
+    this process must not share a GIL with the scorer they measure."""
+    scorer_id = f"bench-{phase}-{uuid.uuid4().hex[:6]}"
+    log_path = Path(tempfile.mkdtemp(prefix="arena-bench-")) / f"{scorer_id}.log"
+    proc = ScorerProcess(settings, scorer_id, log_path)
+    try:
+        version = wait_serving(settings, scorer_id, 120, proc)
+        yield RunningScorer(proc, version)
+    finally:
+        proc.stop()
+
+
+def alive_and(scorer: RunningScorer, condition: bool) -> bool:
+    if not scorer.process.alive():
+        raise RuntimeError("the scorer process exited during the phase")
+    return condition
+
+
 def _latencies(rows: list[tuple[int, int, int, str]], lo_ms: float, hi_ms: float) -> list[float]:
     return [float(arr - ts) for arr, ts, _, _ in rows if lo_ms <= ts < hi_ms]
 
@@ -77,17 +108,16 @@ def steady_latency(
     """p50/p99 of arrival (read_committed) minus the event's timestamp, first second skipped."""
     settings = phase_settings(base, "latency", **scorer)
     try:
-        with counting(settings, decode=True) as counter:
-            thread = ScorerThread(settings, f"bench-latency-{uuid.uuid4().hex[:6]}")
-            thread.start()
-            wait_for(thread.handle.started.is_set, 120, "the scorer to start", thread.errors)
+        with (
+            counting(settings, decode=True) as counter,
+            scorer_process(settings, "latency") as proc,
+        ):
             load = OfferedLoad(settings, rate, duration_s)
             load.start()
             load.join()
             wait_for(
-                lambda: counter.distinct() >= len(load.ids), 60, "every prediction", thread.errors
+                lambda: alive_and(proc, counter.distinct() >= len(load.ids)), 60, "every prediction"
             )
-            thread.stop()
             rows = list(counter.seen.rows)
         lat = _latencies(rows, load.started_ms + 1000, float("inf"))
         return {
@@ -139,11 +169,11 @@ def swap(
         Registry(make_engine(settings.db)), store, make_producer(settings.kafka), settings.kafka
     )
     try:
-        with counting(settings, decode=True) as counter:
-            thread = ScorerThread(settings, f"bench-swap-{uuid.uuid4().hex[:6]}")
-            thread.start()
-            wait_for(thread.handle.started.is_set, 120, "the scorer to start", thread.errors)
-            old = thread.handle.holder.current
+        with (
+            counting(settings, decode=True) as counter,
+            scorer_process(settings, "swap") as proc,
+        ):
+            old_version = proc.serving_version
             load = OfferedLoad(settings, rate, duration_s)
             load.start()
             time.sleep(duration_s / 2)
@@ -151,10 +181,9 @@ def swap(
             published_ms = change.event.timestamp_ms
             load.join()
             wait_for(
-                lambda: counter.distinct() >= len(load.ids), 60, "every prediction", thread.errors
+                lambda: alive_and(proc, counter.distinct() >= len(load.ids)), 60, "every prediction"
             )
             time.sleep(1.0)  # a duplicate would arrive after the last first prediction
-            thread.stop()
             rows = list(counter.seen.rows)
             count, keys = counter.seen.count, counter.seen.keys
         produced = {i.encode() for i in load.ids}
@@ -172,7 +201,7 @@ def swap(
             "swap_around_p99_ms": around_p99,
             "swap_around_max_ms": max(around, default=float("nan")),
             "promotion_to_serving_s": (min(new_rows) - published_ms) / 1000 if new_rows else None,
-            "from_version": old.version if old else None,
+            "from_version": old_version,
             "to_version": new_version.id,
             "events": len(load.ids),
             "offered_rate": rate,

@@ -48,6 +48,7 @@ def _fmt(value: Any) -> str:
 
 
 def write_json(results: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2, sort_keys=True, default=str) + "\n")
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TypeVar
 
 from confluent_kafka import KafkaException, Message, Producer
@@ -32,6 +34,18 @@ __all__ = ["BatchResult", "BatchStats", "OutRecord", "TransactionalProcessor"]
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[list[Message]], BatchResult]
+
+
+@dataclass(frozen=True, slots=True)
+class _Inflight:
+    """A batch whose transaction is committing in the background."""
+
+    batch: list[Message]
+    result: BatchResult
+    started: float
+    commit: Future[None]
+
+
 _T = TypeVar("_T")
 
 RETRIABLE_ATTEMPTS = 5
@@ -89,20 +103,27 @@ class TransactionalProcessor:
             raise _fatal(exc, "begin transaction") from exc
         try:
             result = self._handle(batch, handler)
-            records = result.outputs + [
-                dead_letter_record(msg, reason, self._kafka) for msg, reason in result.dead
-            ]
-            for record in records:
-                self._produce(record)
-            offsets = next_offsets(batch)
-            group = self._consumer.consumer_group_metadata()
-            self._retrying(
-                "send offsets",
-                lambda: self._producer.send_offsets_to_transaction(offsets, group),
-            )
+            self._send(batch, result)
             self._retrying("commit transaction", self._producer.commit_transaction)
         except Exception as exc:
             raise self._abort_and_rewind(batch, exc) from exc
+        return self._committed(batch, result, started)
+
+    def _send(self, batch: list[Message], result: BatchResult) -> None:
+        """Produce the outputs and dead letters, and add the batch's offsets to the transaction."""
+        records = result.outputs + [
+            dead_letter_record(msg, reason, self._kafka) for msg, reason in result.dead
+        ]
+        for record in records:
+            self._produce(record)
+        offsets = next_offsets(batch)
+        group = self._consumer.consumer_group_metadata()
+        self._retrying(
+            "send offsets",
+            lambda: self._producer.send_offsets_to_transaction(offsets, group),
+        )
+
+    def _committed(self, batch: list[Message], result: BatchResult, started: float) -> BatchStats:
         stats = BatchStats(
             n_in=len(batch),
             n_out=len(result.outputs),
@@ -126,31 +147,86 @@ class TransactionalProcessor:
         backoff: Backoff | None = None,
         on_retry: Callable[[BusError], None] | None = None,
     ) -> None:
-        """Consume and process batches until ``stop`` is set.
+        """Consume and process batches until ``stop`` is set, one transaction per batch.
 
-        Retriable failures (aborted batches, transient broker errors) are retried after an
+        Pipelined: while batch k's transaction commits (a broker round trip or three), the
+        next batch is consumed and handled; its records are produced only after k's commit
+        succeeded, so transactions stay strictly ordered. If k's commit fails, k is aborted
+        and both batches are rewound and read again. Retriable failures are retried after an
         exponential back-off; fatal ones are raised, since only a new client can recover.
         """
         backoff = backoff or Backoff()
-        while not stop.is_set():
+        inflight: _Inflight | None = None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="txn-commit") as committer:
             try:
-                messages = self._consumer.consume(batch_size, batch_timeout_s)
-                if not messages:
-                    self._producer.poll(0)  # serve error and delivery callbacks while idle
-                    if on_idle is not None:
-                        on_idle()
-                    continue
-                self.process_batch(messages, handler)
-            except BusError as exc:
-                if not exc.retriable:
-                    raise
-                delay = backoff.next_delay()
-                logger.warning("batch failed, retrying in %.2fs: %s", delay, exc)
-                if on_retry is not None:
-                    on_retry(exc)
-                stop.wait(delay)
-                continue
-            backoff.reset()
+                while not stop.is_set():
+                    try:
+                        inflight = self._step(
+                            inflight, committer, handler, batch_size, batch_timeout_s, on_idle
+                        )
+                    except BusError as exc:
+                        inflight = None
+                        if not exc.retriable:
+                            raise
+                        delay = backoff.next_delay()
+                        logger.warning("batch failed, retrying in %.2fs: %s", delay, exc)
+                        if on_retry is not None:
+                            on_retry(exc)
+                        stop.wait(delay)
+                        continue
+                    backoff.reset()
+            finally:
+                self._settle(inflight, [])
+
+    def _step(
+        self,
+        inflight: _Inflight | None,
+        committer: ThreadPoolExecutor,
+        handler: Handler,
+        batch_size: int,
+        batch_timeout_s: float,
+        on_idle: Callable[[], None] | None,
+    ) -> _Inflight | None:
+        messages = self._consumer.consume(batch_size, batch_timeout_s)
+        if not messages:
+            self._settle(inflight, [])
+            self._producer.poll(0)  # serve error and delivery callbacks while idle
+            if on_idle is not None:
+                on_idle()
+            return None
+        batch = list(messages)
+        try:
+            result = self._handle(batch, handler)  # overlaps the commit in flight
+        except Exception as exc:
+            self._settle(inflight, batch)
+            self._rewind(batch)
+            raise BatchAborted(f"handler failed on a batch of {len(batch)}: {exc!r}") from exc
+        self._settle(inflight, batch)
+        started = time.monotonic()
+        try:
+            self._producer.begin_transaction()
+        except KafkaException as exc:
+            self._rewind(batch)
+            raise _fatal(exc, "begin transaction") from exc
+        try:
+            self._send(batch, result)
+        except Exception as exc:
+            raise self._abort_and_rewind(batch, exc) from exc
+        commit = committer.submit(
+            self._retrying, "commit transaction", self._producer.commit_transaction
+        )
+        return _Inflight(batch, result, started, commit)
+
+    def _settle(self, inflight: _Inflight | None, next_batch: list[Message]) -> None:
+        """Wait for the transaction in flight; on failure abort it and rewind it and
+        ``next_batch`` (read meanwhile, not yet produced), then raise."""
+        if inflight is None:
+            return
+        try:
+            inflight.commit.result()
+        except Exception as exc:
+            raise self._abort_and_rewind(inflight.batch + next_batch, exc) from exc
+        self._committed(inflight.batch, inflight.result, inflight.started)
 
     def _handle(self, batch: list[Message], handler: Handler) -> BatchResult:
         try:
