@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 
@@ -27,8 +28,9 @@ def _configure(
     )
 
 
-def _register() -> None:
-    """Attach every sub-command module. Each exposes ``register(app)``."""
+@functools.cache
+def register_commands() -> None:
+    """Attach every sub-command module (each exposes ``register(app)``), once."""
     from arena.cli import commands
 
     for module in commands.modules():
@@ -37,7 +39,7 @@ def _register() -> None:
 
 def run() -> None:
     """Run the CLI, turning Arena's own errors into one clear line and exit code 2."""
-    _register()
+    register_commands()
     try:
         app()
     except ArenaError as exc:
