@@ -52,6 +52,37 @@ def write_json(results: dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(results, indent=2, sort_keys=True, default=str) + "\n")
 
 
+PUBLISHED_EMBEDDED = "Crayfish embedded (Kafka Streams/Flink, 2 tasks) 1,900-3,200/s"
+PUBLISHED_RPC = "TF Serving over RPC 900-1,100/s"
+
+
+def anchor_of(key: str, r: dict[str, Any]) -> str:
+    """What a figure should be read against: the ceiling, the naive baseline, published."""
+    ceiling = f"ceiling {_fmt(r.get('bare_model_img_s'))}/s"
+    naive = f"naive {_fmt(r.get('naive_img_s'))}/s"
+    throughput = f"{ceiling}; {naive}; {PUBLISHED_EMBEDDED}; {PUBLISHED_RPC}"
+    anchors = {
+        "bare_model_img_s": "the ceiling: compiled predict on in-memory batches",
+        "e2e_img_s": throughput,
+        "e2e_steady_img_s": throughput,
+        "e2e_png_img_s": throughput,
+        "scale_2_scorers_img_s": throughput,
+        "claimcheck_img_s": f"{throughput}; target 3,000/s",
+        "e2e_ratio": "target >= 0.5 of the ceiling",
+        "naive_img_s": "the event-driven-model-serving baseline (poll 1, predict, produce 1)",
+        "speedup_vs_naive": "target >= 100",
+        "p50_ms": "at 2,000 events/s offered",
+        "p99_ms": "target <= 50 ms at 2,000 events/s",
+        "swap_p99_ratio": "TF Serving swap: p999 x4 for ~10 s; target <= 2",
+        "promotion_to_serving_s": "target <= 1 s",
+        "swap_lost": "target 0",
+        "swap_duplicates": "target 0",
+        "scorer_rss_mib": "target <= 1,024 MiB",
+        "trainer_samples_s": "fine-tuning samples x epochs per second",
+    }
+    return anchors.get(key, "")
+
+
 def write_markdown(results: dict[str, Any], path: Path, notes: list[str]) -> None:
     cond = results["conditions"]
     machine = cond["machine"]
@@ -76,11 +107,11 @@ def write_markdown(results: dict[str, Any], path: Path, notes: list[str]) -> Non
         "",
         "## Figures",
         "",
-        "| figure | value |",
-        "|---|---|",
+        "| figure | value | beside its anchor |",
+        "|---|---|---|",
     ]
     for key in sorted(k for k in results if k != "conditions"):
-        lines.append(f"| `{key}` | {_fmt(results[key])} |")
+        lines.append(f"| `{key}` | {_fmt(results[key])} | {anchor_of(key, results)} |")
     lines += ["", "## Targets", "", "| target | measured | wanted | verdict |", "|---|---|---|---|"]
     for key, op, threshold, what in TARGETS:
         value = results.get(key)
