@@ -49,7 +49,8 @@ db-upgrade: stack-up ## Apply the registry migrations
 demo: db-upgrade ## The main job: the drift demo on real MNIST images (writes out/demo/)
 	$(ARENA) demo
 
-test: venv ## Unit tests, then integration tests against the real stack (started if needed)
+test: venv ## Lint, unit tests, then integration tests against the real stack (started if needed)
+	$(MAKE) lint
 	$(MAKE) test-unit
 	$(MAKE) test-integration
 
@@ -70,7 +71,7 @@ bench-smoke: db-upgrade ## A tiny run of the benchmark harness (proves it works;
 lint: venv ## ruff and mypy (strict)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy arena scorer trainer evaluator storage
+	$(VENV)/bin/mypy arena scorer trainer evaluator storage bench
 
 fmt: venv ## Format the code
 	$(VENV)/bin/ruff format .

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -16,6 +18,10 @@ from rich.table import Table
 
 from arena.config import Settings
 from arena.control import ControlPlane
+
+if TYPE_CHECKING:
+    from storage.domain import ModelVersion
+    from storage.registry import Registry
 
 console = Console()
 
@@ -33,6 +39,23 @@ def control_plane() -> Iterator[ControlPlane]:
     with ArtifactStore(settings.s3) as store:
         producer = make_producer(settings.kafka)
         yield ControlPlane(Registry(make_engine(settings.db)), store, producer, settings.kafka)
+
+
+def _models_json(registry: Registry, serving: ModelVersion | None) -> list[dict[str, Any]]:
+    return [
+        {
+            "version": v.id,
+            "flavor": v.flavor,
+            "status": v.status.value,
+            "serving": serving is not None and serving.id == v.id,
+            "parent": v.parent_id,
+            "training_ranges": [dataclasses.asdict(r) for r in v.training_ranges],
+            "hyperparameters": v.hyperparameters,
+            "latest_metrics": registry.latest_metrics(v.id),
+            "created_at": v.created_at.isoformat(),
+        }
+        for v in registry.list_versions()
+    ]
 
 
 def register(app: typer.Typer) -> None:
@@ -72,11 +95,18 @@ def register(app: typer.Typer) -> None:
         console.print(f"rolled back: scorers now serve version {change.version.id}")
 
     @app.command("models")
-    def models_cmd() -> None:
+    def models_cmd(
+        fmt: str = typer.Option("table", "--format", help="table or json"),
+    ) -> None:
         """List the versions with their lineage and latest metrics."""
         with control_plane() as control:
             registry = control.registry
             serving = registry.serving_version()
+            if fmt == "json":
+                typer.echo(json.dumps(_models_json(registry, serving), indent=2))
+                return
+            if fmt != "table":
+                raise typer.BadParameter("--format must be table or json")
             table = Table(
                 "version",
                 "flavor",

@@ -54,9 +54,13 @@ def test_history_and_models_show_the_score_history(cli_env: Loop, models: Models
     parsed = list(csv.DictReader(io.StringIO(as_csv.output)))
     assert parsed and all(r["metric"] == "macro_f1" for r in parsed)
 
-    listing = runner.invoke(app, ["models"])
+    listing = runner.invoke(app, ["models", "--format", "json"])
     assert listing.exit_code == 0, listing.output
-    assert "champion (serving)" in listing.output
+    [only] = json.loads(listing.output)
+    assert (only["version"], only["status"], only["serving"]) == (champion.id, "champion", True)
+    assert only["latest_metrics"]["accuracy"] == pytest.approx(rows[-1]["value"])
+    table = runner.invoke(app, ["models"])
+    assert table.exit_code == 0 and "keras" in table.output
 
 
 def test_pin_and_unpin_commands_write_the_audit_log(cli_env: Loop, models: Models) -> None:
