@@ -1,14 +1,23 @@
 """Fetch the bytes of images that events carry by reference (claim check).
 
-A reference is ``s3://bucket/key`` (read from the object store) or a file path, which must
-resolve inside the configured image root: a path outside it is refused, never read.
+A reference is ``s3://bucket/key`` (the whole object), ``s3://bucket/key?bytes=START-END``
+(bytes START..END inclusive of the object, like an HTTP Range: many images packed in one
+object), or a file path, which must resolve inside the configured image root: a path outside
+it is refused, never read.
+
+A batch's ranged references to one object are fetched with one ranged read covering them
+all (or a few, when they span more than ``MAX_COALESCED_BYTES``): a GET costs ~1.8 ms
+whatever its size, so one GET per image caps the claim-check rate near 650 images/s.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -17,58 +26,206 @@ from arena.events import ImageEvent
 
 log = logging.getLogger(__name__)
 
+MAX_COALESCED_BYTES = 16 * 1024 * 1024
+"""The most bytes one ranged read may cover; images further apart are read separately."""
+
+_RANGE = re.compile(r"bytes=([0-9]{1,15})-([0-9]{1,15})")
+_Resolved = list[tuple[int, bytes | InvalidEvent]]
+
 
 class ObjectReader(Protocol):
-    """Reads one object: LookupError when it does not exist; anything else is retryable."""
+    """Reads objects: LookupError when one does not exist; anything else is retryable."""
 
     def read_object(self, bucket: str, key: str) -> bytes: ...
+
+    def read_range(self, bucket: str, key: str, start: int, length: int) -> bytes:
+        """Up to ``length`` bytes from ``start``; fewer (maybe none) past the object's end."""
+        ...
+
+
+@dataclass(frozen=True)
+class ObjectRange:
+    """Bytes ``start..end`` (inclusive) of an object, or all of it when ``start`` is None."""
+
+    bucket: str
+    key: str
+    start: int | None = None
+    end: int | None = None
+
+
+def ranged_reference(bucket: str, key: str, start: int, end: int) -> str:
+    """The reference to bytes ``start..end`` (inclusive) of ``s3://bucket/key``."""
+    if not 0 <= start <= end:
+        raise ValueError(f"not a byte range: {start}-{end}")
+    return f"s3://{bucket}/{key}?bytes={start}-{end}"
+
+
+def parse_s3_reference(ref: str) -> ObjectRange:
+    """Parse ``s3://bucket/key`` or ``s3://bucket/key?bytes=START-END``; ValueError if malformed.
+
+    Only a final ``?bytes=`` suffix is a range, so a plain key containing ``?`` still works.
+    """
+    bucket, _, key = ref.removeprefix("s3://").partition("/")
+    if not ref.startswith("s3://") or not bucket or not key:
+        raise ValueError(f"malformed reference {ref!r}")
+    path, sep, query = key.rpartition("?")
+    if not sep or not query.startswith("bytes="):
+        return ObjectRange(bucket, key)
+    match = _RANGE.fullmatch(query)
+    if not path or match is None:
+        raise ValueError(f"malformed byte range in {ref!r}: expected ?bytes=START-END")
+    start, end = int(match[1]), int(match[2])
+    if end < start:
+        raise ValueError(f"byte range in {ref!r} ends before it starts")
+    return ObjectRange(bucket, path, start, end)
+
+
+@dataclass(frozen=True)
+class _Wanted:
+    index: int
+    event: ImageEvent
+    start: int
+    end: int
+
+
+@dataclass
+class _Span:
+    """One ranged read, covering the images in ``wanted``."""
+
+    start: int
+    end: int
+    wanted: list[_Wanted] = field(default_factory=list)
+
+
+def coalesce(wanted: Iterable[_Wanted], limit: int) -> list[_Span]:
+    """Group ranges into as few reads as possible, each covering at most ``limit`` bytes.
+
+    A single image bigger than ``limit`` is read alone.
+    """
+    spans: list[_Span] = []
+    for w in sorted(wanted, key=lambda w: w.start):
+        if spans and max(spans[-1].end, w.end) - spans[-1].start < limit:
+            spans[-1].end = max(spans[-1].end, w.end)
+            spans[-1].wanted.append(w)
+        else:
+            spans.append(_Span(w.start, w.end, [w]))
+    return spans
 
 
 class ImageSource:
     """Resolves every event of a batch to its image bytes, fetching references in parallel."""
 
-    def __init__(self, objects: ObjectReader | None, image_root: Path | None, threads: int) -> None:
+    def __init__(
+        self,
+        objects: ObjectReader | None,
+        image_root: Path | None,
+        threads: int,
+        max_coalesced_bytes: int = MAX_COALESCED_BYTES,
+    ) -> None:
         self._objects = objects
         self._root = image_root.resolve() if image_root is not None else None
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="image-fetch")
+        self._limit = max_coalesced_bytes
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
 
     def payloads(self, events: Sequence[ImageEvent]) -> list[bytes | InvalidEvent]:
-        """The bytes of each event, or the InvalidEvent that explains why there are none."""
-        out: list[bytes | InvalidEvent] = [e.payload for e in events]
-        pending = [(i, e) for i, e in enumerate(events) if e.reference is not None]
-        if not pending:
-            return out
-        for (i, _), result in zip(
-            pending, self._pool.map(lambda ie: self._fetch_or_reason(ie[1]), pending), strict=True
-        ):
-            out[i] = result
-        return out
+        """The bytes of each event, or the InvalidEvent that explains why there are none.
 
-    def _fetch_or_reason(self, event: ImageEvent) -> bytes | InvalidEvent:
-        try:
-            return self.fetch(event)
-        except InvalidEvent as exc:
-            return exc
+        One read per whole-object reference or file, one ranged read per object (per
+        ``max_coalesced_bytes``) for ranged references; run on the thread pool.
+        """
+        return self._resolve(events, lambda jobs: self._pool.map(lambda job: job(), jobs))
 
     def fetch(self, event: ImageEvent) -> bytes:
-        """One referenced image; InvalidEvent when the reference is bad or the object missing."""
-        ref = event.reference or ""
-        if ref.startswith("s3://"):
-            bucket, _, key = ref[len("s3://") :].partition("/")
-            if not bucket or not key:
-                raise InvalidEvent(f"image {event.event_id}: malformed reference {ref!r}")
-            if self._objects is None:
-                raise InvalidEvent(f"image {event.event_id}: no object store configured for {ref}")
+        """One image's bytes; InvalidEvent when the reference is bad or the object missing."""
+        result = self._resolve([event], lambda jobs: (job() for job in jobs))[0]
+        if isinstance(result, InvalidEvent):
+            raise result
+        return result
+
+    def _resolve(
+        self,
+        events: Sequence[ImageEvent],
+        run: Callable[[list[Callable[[], _Resolved]]], Iterator[_Resolved]],
+    ) -> list[bytes | InvalidEvent]:
+        out: list[bytes | InvalidEvent] = [e.payload for e in events]
+        jobs: list[Callable[[], _Resolved]] = []
+        ranged: dict[tuple[str, str], list[_Wanted]] = {}
+        for i, event in enumerate(events):
+            ref = event.reference
+            if ref is None:
+                continue
+            if not ref.startswith("s3://"):
+                jobs.append(partial(self._file_job, i, event, ref))
+                continue
             try:
-                return self._objects.read_object(bucket, key)
-            except LookupError as exc:
-                # A missing object is the event's fault (poison); a store that is down is
-                # not, so any other error propagates and the batch is retried.
-                raise InvalidEvent(f"image {event.event_id}: no such object {ref}") from exc
-        return self._read_file(event, ref)
+                target = self._locate(event, ref)
+            except InvalidEvent as exc:
+                out[i] = exc
+                continue
+            if target.start is None or target.end is None:
+                jobs.append(partial(self._object_job, i, event, target))
+            else:
+                wanted = _Wanted(i, event, target.start, target.end)
+                ranged.setdefault((target.bucket, target.key), []).append(wanted)
+        for (bucket, key), wanted_list in ranged.items():
+            for span in coalesce(wanted_list, self._limit):
+                jobs.append(partial(self._span_job, bucket, key, span))
+        if jobs:
+            for results in run(jobs):
+                for i, result in results:
+                    out[i] = result
+        return out
+
+    def _locate(self, event: ImageEvent, ref: str) -> ObjectRange:
+        try:
+            target = parse_s3_reference(ref)
+        except ValueError as exc:
+            raise InvalidEvent(f"image {event.event_id}: {exc}") from None
+        if self._objects is None:
+            raise InvalidEvent(f"image {event.event_id}: no object store configured for {ref}")
+        return target
+
+    def _object_job(self, i: int, event: ImageEvent, target: ObjectRange) -> _Resolved:
+        assert self._objects is not None  # _locate refused the event otherwise
+        try:
+            return [(i, self._objects.read_object(target.bucket, target.key))]
+        except LookupError as exc:
+            # A missing object is the event's fault (poison); a store that is down is
+            # not, so any other error propagates and the batch is retried.
+            return [(i, _missing(event, target.bucket, target.key, exc))]
+
+    def _span_job(self, bucket: str, key: str, span: _Span) -> _Resolved:
+        assert self._objects is not None
+        try:
+            data = self._objects.read_range(bucket, key, span.start, span.end - span.start + 1)
+        except LookupError as exc:
+            return [(w.index, _missing(w.event, bucket, key, exc)) for w in span.wanted]
+        results: _Resolved = []
+        for w in span.wanted:
+            lo, hi = w.start - span.start, w.end - span.start + 1
+            if hi > len(data):
+                # The object ends before the range does: the reference is wrong (poison).
+                results.append(
+                    (
+                        w.index,
+                        InvalidEvent(
+                            f"image {w.event.event_id}: {w.event.reference} runs past the end "
+                            f"of the object ({span.start + len(data)} bytes or fewer)"
+                        ),
+                    )
+                )
+            else:
+                results.append((w.index, data[lo:hi]))
+        return results
+
+    def _file_job(self, i: int, event: ImageEvent, ref: str) -> _Resolved:
+        try:
+            return [(i, self._read_file(event, ref))]
+        except InvalidEvent as exc:
+            return [(i, exc)]
 
     def _read_file(self, event: ImageEvent, ref: str) -> bytes:
         if self._root is None:
@@ -85,3 +242,9 @@ class ImageSource:
             raise InvalidEvent(
                 f"image {event.event_id}: cannot read {ref}: {exc.strerror}"
             ) from exc
+
+
+def _missing(event: ImageEvent, bucket: str, key: str, cause: LookupError) -> InvalidEvent:
+    error = InvalidEvent(f"image {event.event_id}: no such object s3://{bucket}/{key}")
+    error.__cause__ = cause
+    return error
