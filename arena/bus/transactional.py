@@ -96,11 +96,7 @@ class TransactionalProcessor:
         if not batch:
             return BatchStats(0, 0, 0, 0.0)
         started = time.monotonic()
-        try:
-            self._producer.begin_transaction()
-        except KafkaException as exc:
-            self._rewind(batch)
-            raise _fatal(exc, "begin transaction") from exc
+        self._begin(batch)
         try:
             result = self._handle(batch, handler)
             self._send(batch, result)
@@ -108,6 +104,13 @@ class TransactionalProcessor:
         except Exception as exc:
             raise self._abort_and_rewind(batch, exc) from exc
         return self._committed(batch, result, started)
+
+    def _begin(self, batch: list[Message]) -> None:
+        try:
+            self._producer.begin_transaction()
+        except KafkaException as exc:
+            self._rewind(batch)
+            raise _fatal(exc, "begin transaction") from exc
 
     def _send(self, batch: list[Message], result: BatchResult) -> None:
         """Produce the outputs and dead letters, and add the batch's offsets to the transaction."""
@@ -203,11 +206,7 @@ class TransactionalProcessor:
             raise BatchAborted(f"handler failed on a batch of {len(batch)}: {exc!r}") from exc
         self._settle(inflight, batch)
         started = time.monotonic()
-        try:
-            self._producer.begin_transaction()
-        except KafkaException as exc:
-            self._rewind(batch)
-            raise _fatal(exc, "begin transaction") from exc
+        self._begin(batch)
         try:
             self._send(batch, result)
         except Exception as exc:
