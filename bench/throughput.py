@@ -195,17 +195,62 @@ def end_to_end(
         drop_topics(settings)
 
 
-def claimcheck(base: Settings, n: int, scorer: dict[str, Any], timeout_s: float) -> dict[str, Any]:
-    """PNGs in MinIO, events with only an ``s3://`` reference; end to end like ``end_to_end``."""
-    run = uuid.uuid4().hex[:6]
+PACK_SIZE = 1024
+
+
+def claimcheck(
+    base: Settings, n: int, scorer: dict[str, Any], timeout_s: float, pack_size: int = PACK_SIZE
+) -> dict[str, Any]:
+    """PNGs in MinIO, events with only an ``s3://`` reference; end to end like ``end_to_end``.
+
+    Two runs of ``n`` events: ``claimcheck_img_s`` (the headline) with the PNGs packed
+    ``pack_size`` to an object and ranged references (``?bytes=START-END``), read with one
+    ranged GET per object per batch; ``claimcheck_per_object_img_s`` with one object, and
+    so one GET, per PNG.
+    """
     pngs = [encode_png(im) for im in test_images(min(n, 10_000))]
-    keys = [f"bench/{run}/{i:08d}.png" for i in range(n)]
+    images = [pngs[i % len(pngs)] for i in range(n)]
+    per_object = _claimcheck_run(base, "claimcheck", images, scorer, timeout_s, pack_size=None)
+    packed = _claimcheck_run(base, "claimcheck-packed", images, scorer, timeout_s, pack_size)
+    per_object["layout"] = "one MinIO object per PNG, reference s3://bucket/key (one GET each)"
+    packed["layout"] = (
+        f"{pack_size} PNGs per MinIO object, reference s3://bucket/key?bytes=START-END "
+        "(one ranged GET per object per batch)"
+    )
+    return {
+        "claimcheck_img_s": packed["img_s"],
+        "claimcheck_per_object_img_s": per_object["img_s"],
+        "packed": packed,
+        "per_object": per_object,
+    }
+
+
+def _claimcheck_run(
+    base: Settings,
+    phase: str,
+    images: list[bytes],
+    scorer: dict[str, Any],
+    timeout_s: float,
+    pack_size: int | None,
+) -> dict[str, Any]:
+    n = len(images)
+    run = uuid.uuid4().hex[:6]
     store = ArtifactStore(base.s3)
     started = time.perf_counter()
     with ThreadPoolExecutor(10) as pool:
-        uris = list(
-            pool.map(lambda i: store.put_image(keys[i], pngs[i % len(pngs)], "image/png"), range(n))
-        )
+        if pack_size is None:
+            keys = [f"bench/{run}/{i:08d}.png" for i in range(n)]
+            uris = list(
+                pool.map(lambda i: store.put_image(keys[i], images[i], "image/png"), range(n))
+            )
+        else:
+            starts = range(0, n, pack_size)
+            keys = [f"bench/{run}/pack-{j:08d}.bin" for j in starts]
+            packs = pool.map(
+                lambda kj: store.put_image_pack(kj[0], images[kj[1] : kj[1] + pack_size]),
+                zip(keys, starts, strict=True),
+            )
+            uris = [uri for pack in packs for uri in pack]
     upload_s = time.perf_counter() - started
 
     def frames(count: int, run_id: str) -> Iterator[tuple[str, bytes]]:
@@ -220,10 +265,11 @@ def claimcheck(base: Settings, n: int, scorer: dict[str, Any], timeout_s: float)
             )
 
     try:
-        out = end_to_end(base, "claimcheck", n, frames, scorer, timeout_s)
+        out = end_to_end(base, phase, n, frames, scorer, timeout_s)
     finally:
         _remove_images(base, keys)
         store.close()
+    out["objects"] = len(keys)
     out["upload_img_s"] = round(n / upload_s)
     return out
 
