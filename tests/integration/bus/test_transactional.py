@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -170,3 +171,44 @@ def test_aborted_batch_is_invisible_then_redelivered_and_committed_exactly_once(
     assert {(tp.partition, tp.offset) for tp in group_offsets} == {
         (tp.partition, tp.offset) for tp in next_offsets(again)
     }
+
+
+def test_pipelined_run_is_exactly_once_through_a_failing_batch(
+    kafka: KafkaSettings, make_topic: MakeTopic, consumer: BatchConsumer
+) -> None:
+    """run() commits batch k while it handles k+1; a handler failure mid-stream is retried
+    from the rewound offsets, and every input still yields exactly one output."""
+    source, out = make_topic("pipe-in", partitions=3), make_topic("pipe-out")
+    n = 3_000
+    produce_raw(kafka, source, [(f"k{i}".encode(), f"good:{i}".encode()) for i in range(n)])
+    consumer.subscribe([source])
+    processor = processor_for(kafka, consumer)
+    inner = upper_case_good_events(out)
+    calls = {"n": 0, "failed": 0}
+    stop = StopFlag()
+
+    def flaky(batch: list[Message]) -> BatchResult:
+        calls["n"] += 1
+        if calls["n"] == 4 and not calls["failed"]:  # batch 3 is committing meanwhile
+            calls["failed"] += 1
+            raise RuntimeError("transient failure in the handler")
+        return inner(batch)
+
+    def stop_when_done() -> None:
+        if len(read_topic(kafka, out, at_least=0, timeout_s=5)) >= n:
+            stop.set()
+
+    runner = threading.Thread(
+        target=processor.run,
+        args=(stop, flaky),
+        kwargs={"batch_size": 200, "batch_timeout_s": 0.05, "on_idle": stop_when_done},
+        daemon=True,
+    )
+    runner.start()
+    runner.join(120)
+    assert not runner.is_alive(), "run() did not finish"
+
+    values = [m.value() for m in read_topic(kafka, out, at_least=n)]
+    assert calls["failed"] == 1
+    assert len(values) == n
+    assert sorted(values) == sorted(f"GOOD:{i}".encode() for i in range(n))
