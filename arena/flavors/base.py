@@ -70,6 +70,21 @@ class FlavorFactory(Protocol):
         ...
 
 
+class ShapedClassifier:
+    """What every flavor shares: its input shape and class count, read-only."""
+
+    _input_shape: tuple[int, int]
+    _n_classes: int
+
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        return self._input_shape
+
+    @property
+    def n_classes(self) -> int:
+        return self._n_classes
+
+
 def check_images(images: F32Images, input_shape: tuple[int, int]) -> None:
     """Refuse a batch whose shape is not ``[N, *input_shape]`` (a bug in the caller)."""
     if images.ndim != 3 or images.shape[1:] != input_shape:

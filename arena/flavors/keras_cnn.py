@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from arena.errors import ModelLoadError
-from arena.flavors.base import F32Images, Labels, Probabilities, check_images
+from arena.flavors.base import F32Images, Labels, Probabilities, ShapedClassifier, check_images
 
 FIT_BATCH_SIZE = 64
 # Measured on 2 shared cores, batches of 256 (median / p90 images per second): graph mode
@@ -63,7 +63,7 @@ def build_cnn(input_shape: tuple[int, int], n_classes: int, seed: int) -> Any:
     return keras.Model(inputs, outputs, name="arena_cnn")
 
 
-class KerasCnn:
+class KerasCnn(ShapedClassifier):
     """A Keras 3 model (TensorFlow backend) with a compiled scoring function."""
 
     name: ClassVar[str] = "keras"
@@ -125,14 +125,6 @@ class KerasCnn:
         if len(model.output_shape) != 2 or (model.output_shape[-1] or 0) < 2:
             raise ModelLoadError(f"keras model output {model.output_shape} is not [N, classes]")
         return cls(model)
-
-    @property
-    def input_shape(self) -> tuple[int, int]:
-        return self._input_shape
-
-    @property
-    def n_classes(self) -> int:
-        return self._n_classes
 
     def predict_proba(self, images: F32Images) -> Probabilities:
         check_images(images, self._input_shape)

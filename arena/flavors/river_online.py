@@ -20,6 +20,7 @@ from arena.flavors.base import (
     F32Images,
     Labels,
     Probabilities,
+    ShapedClassifier,
     check_images,
     normalise_rows,
     uniform,
@@ -36,7 +37,7 @@ def _set_learning_rate(model: Any, learning_rate: float) -> None:
         classifier.optimizer.lr = optim.schedulers.Constant(learning_rate)
 
 
-class RiverLogistic:
+class RiverLogistic(ShapedClassifier):
     """``OneVsRestClassifier(LogisticRegression)`` fed one image at a time."""
 
     name: ClassVar[str] = "river"
@@ -71,14 +72,6 @@ class RiverLogistic:
             model_type=multiclass.OneVsRestClassifier,
         )
         return cls(envelope.model, input_shape=envelope.input_shape, n_classes=envelope.n_classes)
-
-    @property
-    def input_shape(self) -> tuple[int, int]:
-        return self._input_shape
-
-    @property
-    def n_classes(self) -> int:
-        return self._n_classes
 
     def _features(self, images: F32Images) -> list[Features]:
         height, width = self._input_shape

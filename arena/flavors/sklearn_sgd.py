@@ -19,6 +19,7 @@ from arena.flavors.base import (
     F32Images,
     Labels,
     Probabilities,
+    ShapedClassifier,
     check_images,
     normalise_rows,
     uniform,
@@ -26,7 +27,7 @@ from arena.flavors.base import (
 from arena.flavors.pickled import Envelope, dump_envelope, load_envelope
 
 
-class SklearnSgd:
+class SklearnSgd(ShapedClassifier):
     """``SGDClassifier(loss="log_loss")`` over the flattened pixels."""
 
     name: ClassVar[str] = "sklearn"
@@ -54,14 +55,6 @@ class SklearnSgd:
             cls.name, data, expected_input_shape=expected_input_shape, model_type=SGDClassifier
         )
         return cls(envelope.model, input_shape=envelope.input_shape, n_classes=envelope.n_classes)
-
-    @property
-    def input_shape(self) -> tuple[int, int]:
-        return self._input_shape
-
-    @property
-    def n_classes(self) -> int:
-        return self._n_classes
 
     def predict_proba(self, images: F32Images) -> Probabilities:
         check_images(images, self._input_shape)
