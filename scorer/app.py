@@ -10,6 +10,7 @@ import gc
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -48,6 +49,7 @@ log = logging.getLogger(__name__)
 
 INPUT_SHAPE = (28, 28)
 WARM_UP_BATCH = 64
+GIL_SWITCH_INTERVAL_S = 0.001
 # Throughput settings measured in bench/: big fetches, a producer that batches for a few ms.
 CONSUMER_TUNING = {
     "fetch.min.bytes": 1,
@@ -106,6 +108,9 @@ def run_scorer(settings: Settings, stop: StopFlag, handle: ScorerHandle | None =
     (or, if it is empty, from the registry's serving version)."""
     cfg = settings.scorer
     handle = handle or ScorerHandle(cfg.scorer_id or default_scorer_id())
+    # The scoring loop shares the GIL with the model reloader (a Keras load holds it for
+    # hundreds of ms in 5 ms slices); shorter slices hand it back to the loop sooner.
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     ensure_topics(settings.kafka, default_topics(settings.kafka))
     with ExitStack() as resources:
         registry = Registry(make_engine(settings.db))
