@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import urllib3
 from minio import Minio
 
 from arena.config import ObjectStoreSettings, StackSettings
@@ -66,11 +67,15 @@ class MinioServer:
         )
 
     def client(self) -> Minio:
+        """A client for readiness probes: no retries (the probe itself retries, quietly)."""
         return Minio(
             self.s3.endpoint,
             access_key=self.s3.access_key,
             secret_key=self.s3.secret_key.get_secret_value(),
             secure=self.s3.secure,
+            http_client=urllib3.PoolManager(
+                timeout=urllib3.Timeout(connect=2.0, read=5.0), retries=urllib3.Retry(total=0)
+            ),
         )
 
     def ready(self) -> bool:
