@@ -178,17 +178,7 @@ class ArtifactStore:
 
     def read_object(self, bucket: str, key: str) -> bytes:
         """One object's bytes; ArtifactNotFound (a LookupError) when it does not exist."""
-        try:
-            response = self._client.get_object(bucket, key)
-        except S3Error as exc:
-            if exc.code in _MISSING:
-                raise ArtifactNotFound(f"s3://{bucket}/{key} does not exist") from exc
-            raise
-        try:
-            return bytes(response.read())
-        finally:
-            response.close()
-            response.release_conn()
+        return self._get(bucket, key)
 
     def read_range(self, bucket: str, key: str, start: int, length: int) -> bytes:
         """Up to ``length`` bytes of an object from ``start``: fewer, or none, past its end.
@@ -197,12 +187,15 @@ class ArtifactStore:
         """
         if start < 0 or length < 1:
             raise ValueError(f"not a byte range: start {start}, length {length}")
+        return self._get(bucket, key, offset=start, length=length)
+
+    def _get(self, bucket: str, key: str, *, offset: int = 0, length: int = 0) -> bytes:
         try:
-            response = self._client.get_object(bucket, key, offset=start, length=length)
+            response = self._client.get_object(bucket, key, offset=offset, length=length)
         except S3Error as exc:
             if exc.code in _MISSING:
                 raise ArtifactNotFound(f"s3://{bucket}/{key} does not exist") from exc
-            if exc.code == "InvalidRange":  # the range starts at or past the object's end
+            if length and exc.code == "InvalidRange":  # the range starts past the object's end
                 return b""
             raise
         try:
