@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from arena.events import PREDICTION_SCHEMA, Prediction, now_ms
+from arena.events import PREDICTION_SCHEMA, now_ms
 from arena.image_batch import DecodedBatch
 from scorer.champion import ServingModel
 
@@ -23,35 +23,14 @@ def top_k(proba: npt.NDArray[Any], k: int) -> tuple[npt.NDArray[Any], npt.NDArra
     return idx, proba[rows, idx]
 
 
-def score_batch(
-    batch: DecodedBatch, serving: ServingModel, k: int, scorer_id: str
-) -> list[Prediction]:
-    """Predict every event of the batch with one compiled call; latency is event-to-prediction."""
-    if not batch.events:
-        return []
-    classes, probs, done_ms = _predict(batch, serving, k)
-    return [
-        Prediction(
-            event_id=event.event_id,
-            model_version=serving.version,
-            label=cls[0],
-            top_k=list(zip(cls, pr, strict=True)),
-            latency_ms=float(done_ms - event.timestamp_ms),
-            event_timestamp_ms=event.timestamp_ms,
-            scorer_id=scorer_id,
-        )
-        for event, cls, pr in zip(batch.events, classes, probs, strict=True)
-    ]
-
-
 def score_batch_encoded(
     batch: DecodedBatch, serving: ServingModel, k: int, scorer_id: str
 ) -> tuple[list[bytes], list[float]]:
-    """Like ``score_batch``, but straight to encoded Prediction values (the hot path).
+    """Predict the batch with one compiled call, straight to encoded Prediction values.
 
-    Building JSON text from the arrays costs a fifth of building Prediction objects and
-    serialising them; the bytes are identical to ``encode_prediction``'s (a test checks).
-    Returns the values and each event's latency in ms.
+    Building the JSON text from the arrays costs a seventh of building Prediction objects
+    and serialising them; the bytes are identical to ``encode_prediction``'s (a test
+    checks). Returns the values and each event's latency (event time to prediction) in ms.
     """
     if not batch.events:
         return [], []

@@ -5,7 +5,7 @@ import numpy as np
 from arena.events import ContentType, ImageEvent, decode_prediction, encode_prediction
 from arena.image_batch import DecodedBatch
 from scorer.champion import ChampionHolder, ServingModel
-from scorer.service import score_batch, score_batch_encoded, top_k
+from scorer.service import score_batch_encoded, top_k
 
 
 class FixedModel:
@@ -45,17 +45,21 @@ def test_top_k_is_sorted_best_first() -> None:
 def test_encoded_hot_path_matches_the_event_contract_byte_for_byte() -> None:
     serving = ServingModel(7, "fixed", "a" * 64, FixedModel(PROBA))  # type: ignore[arg-type]
     batch = _batch(3)
-    predictions = score_batch(batch, serving, 2, "scorer-x")
     values, latencies = score_batch_encoded(batch, serving, 2, "scorer-x")
 
     decoded = [decode_prediction(v) for v in values]
     assert [p.event_id for p in decoded] == [e.event_id for e in batch.events]
     assert [p.label for p in decoded] == [1, 0, 2]
+    assert [p.top_k for p in decoded] == [
+        [(1, 0.6), (2, 0.2)],
+        [(0, 0.7), (3, 0.15)],
+        [(2, 0.4), (0, 0.25)],
+    ]
     assert all(p.model_version == 7 and p.scorer_id == "scorer-x" for p in decoded)
-    # Same bytes as the reference encoder, given the same latency.
+    assert [p.event_timestamp_ms for p in decoded] == [1_000, 1_001, 1_002]
+    # Same bytes as the reference encoder of the contract, given the same fields.
     for value, p in zip(values, decoded, strict=True):
         assert value == encode_prediction(p)
-    assert [p.top_k for p in decoded] == [p.top_k for p in predictions]
     assert latencies == [p.latency_ms for p in decoded]
 
 
