@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaError, KafkaException
@@ -84,14 +85,7 @@ def ensure_topics(
             for s in missing
         ]
         futures = admin.create_topics(new, operation_timeout=timeout_s, request_timeout=timeout_s)
-        for name, future in futures.items():
-            try:
-                future.result()
-            except KafkaException as exc:
-                err = kafka_error_of(exc)
-                if err is not None and err.code() == KafkaError.TOPIC_ALREADY_EXISTS:
-                    continue
-                raise BusError(f"could not create topic {name}: {exc}") from exc
+        for name in _settle(futures, KafkaError.TOPIC_ALREADY_EXISTS, "create"):
             created.append(name)
             logger.info("created topic %s", name)
     _wait_for_topics(admin, [s.name for s in specs], timeout_s)
@@ -105,14 +99,23 @@ def delete_topics(kafka: KafkaSettings, names: Iterable[str], timeout_s: float =
         return
     admin = admin_client(kafka)
     futures = admin.delete_topics(names, operation_timeout=timeout_s, request_timeout=timeout_s)
+    _settle(futures, KafkaError.UNKNOWN_TOPIC_OR_PART, "delete")
+
+
+def _settle(futures: Mapping[str, Future[None]], tolerated: int, verb: str) -> list[str]:
+    """Wait for admin futures; the names that succeeded. ``tolerated`` (already there, or
+    already gone) is not an error; anything else is raised as BusError naming the topic."""
+    done = []
     for name, future in futures.items():
         try:
             future.result()
         except KafkaException as exc:
             err = kafka_error_of(exc)
-            if err is not None and err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+            if err is not None and err.code() == tolerated:
                 continue
-            raise BusError(f"could not delete topic {name}: {exc}") from exc
+            raise BusError(f"could not {verb} topic {name}: {exc}") from exc
+        done.append(name)
+    return done
 
 
 def topic_config(kafka: KafkaSettings, name: str, timeout_s: float = 30.0) -> dict[str, str]:
