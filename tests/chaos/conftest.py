@@ -1,7 +1,10 @@
 """Fixtures of the chaos suite: its own stack, one trained champion, the run's scale.
 
-``--chaos-reduced`` (or ``ARENA_CHAOS_REDUCED=1``) runs only the scenarios marked
-``chaos_reduced`` (1, 2 and 6), with fewer events and fewer faults: the CI guard.
+The suite is opt-in, since it takes half an hour and starts a second stack: ``--chaos``
+(``make chaos``) runs every scenario; ``--chaos-reduced`` (``make chaos-reduced``, or
+``ARENA_CHAOS_REDUCED=1``) runs only those marked ``chaos_reduced`` (1, 2 and 6) with fewer
+events and fewer faults, the CI guard. Without either, a bare ``pytest`` deselects them and
+says so.
 """
 
 from __future__ import annotations
@@ -21,6 +24,12 @@ HERE = Path(__file__).parent
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--chaos",
+        action="store_true",
+        default=os.environ.get("ARENA_CHAOS", "") in {"1", "true"},
+        help="run the chaos scenarios (tests/chaos), all of them at full scale",
+    )
     parser.addoption(
         "--chaos-reduced",
         action="store_true",
@@ -42,19 +51,28 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     reduced = bool(config.getoption("--chaos-reduced"))
+    enabled = reduced or bool(config.getoption("--chaos"))
     keep, dropped = [], []
     for item in items:
         if not item.path.is_relative_to(HERE):
             keep.append(item)
             continue
         item.add_marker(pytest.mark.chaos)
-        if reduced and item.get_closest_marker("chaos_reduced") is None:
+        if not enabled or (reduced and item.get_closest_marker("chaos_reduced") is None):
             dropped.append(item)
         else:
             keep.append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
+    if not enabled and dropped:
+        config.issue_config_time_warning(
+            pytest.PytestConfigWarning(
+                f"{len(dropped)} chaos scenarios deselected: run them with --chaos or "
+                "--chaos-reduced (make chaos / make chaos-reduced)"
+            ),
+            stacklevel=2,
+        )
 
 
 @pytest.fixture(scope="session")

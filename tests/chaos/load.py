@@ -39,33 +39,45 @@ class Outgoing:
     key: str
     value: bytes | None
     kind: str = GOOD  # GOOD, or the poison kind
-    label: int | None = None  # also send a LabelEvent with this label
+    label: tuple[str, int] | None = None  # also send this LabelEvent (event id, label)
 
 
 Plan = Callable[[int], Outgoing]
 
 
 class MnistImages:
-    """Raw 28x28 MNIST test digits as inline image events, ids ``<run>-<i>``."""
+    """Raw 28x28 MNIST test digits as inline image events, ids ``<run>-<i>``.
 
-    def __init__(self, run: str, label_every: int = 0) -> None:
+    With ``label_every=k`` every k-th image gets its true label, ``label_lag`` images later
+    (labels arrive late: the trainer's join then holds images waiting for them).
+    """
+
+    def __init__(self, run: str, label_every: int = 0, label_lag: int = 0) -> None:
         data = load_mnist()
         self.images: npt.NDArray[np.uint8] = data.x_test
         self.labels: npt.NDArray[np.int64] = data.y_test
         self.run = run
-        self.label_every = label_every  # 0: no labels; k: a label for every k-th image
+        self.label_every = label_every
+        self.label_lag = label_lag
+        # The labels sent, per test digit: the truth, unless a scenario swaps it (to make a
+        # promoted model look worse live than the one it replaced).
+        self.label_values: npt.NDArray[np.int64] = self.labels
+
+    def key(self, i: int) -> str:
+        return f"{self.run}-{i:08d}"
 
     def __call__(self, i: int) -> Outgoing:
         image = self.images[i % len(self.images)]
-        key = f"{self.run}-{i:08d}"
+        key = self.key(i)
         frame = encode_image_event(
             ImageEvent(
                 key, now_ms(), "chaos", ContentType.RAW_GRAY8, image.tobytes(), height=28, width=28
             )
         )
         label = None
-        if self.label_every and i % self.label_every == 0:
-            label = int(self.labels[i % len(self.labels)])
+        labeled = i - self.label_lag
+        if self.label_every and labeled >= 0 and labeled % self.label_every == 0:
+            label = (self.key(labeled), int(self.label_values[labeled % len(self.labels)]))
         return Outgoing(key, frame, GOOD, label)
 
 
@@ -74,6 +86,7 @@ class Sent:
     """What the broker acknowledged: key -> (partition, kind), and what it refused."""
 
     partition_of: dict[str, int] = field(default_factory=dict)
+    offset_of: dict[str, int] = field(default_factory=dict)
     kind_of: dict[str, str] = field(default_factory=dict)
     labels: dict[str, int] = field(default_factory=dict)
     failed: int = 0
@@ -140,6 +153,7 @@ class PacedLoad(threading.Thread):
                 self.sent.failed += 1
             elif msg.topic() == self.kafka.image_topic:
                 self.sent.partition_of[key] = int(msg.partition() or 0)
+                self.sent.offset_of[key] = int(msg.offset() or 0)
                 self.sent.kind_of[key] = self._kinds.pop(key)
             else:
                 self.sent.labels[key] = self._label_values.pop(key)
@@ -174,11 +188,12 @@ class PacedLoad(threading.Thread):
         with self.sent.lock:
             self._kinds[out.key] = out.kind
             if out.label is not None:
-                self._label_values[out.key] = out.label
+                self._label_values[out.label[0]] = out.label[1]
         self._produce(self.kafka.image_topic, out.key, out.value)
         if out.label is not None:
-            label = encode_label_event(LabelEvent(out.key, out.label, now_ms()))
-            self._produce(self.kafka.label_topic, out.key, label)
+            event_id, label = out.label
+            value = encode_label_event(LabelEvent(event_id, label, now_ms()))
+            self._produce(self.kafka.label_topic, event_id, value)
 
     def _produce(self, topic: str, key: str, value: bytes | None) -> None:
         while True:

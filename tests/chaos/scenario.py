@@ -57,6 +57,25 @@ class Run:
         )
         self.require(ok, f"scorers {scorer_ids} did not serve within {SERVE_TIMEOUT_S:.0f} s")
 
+    def fleet_serves(self, scorer_ids: list[str], version: int) -> bool:
+        latest = self.ledger.serving()
+        return all(latest.get(s) == (version, "serving") for s in scorer_ids)
+
+    def time_fleet_serves(
+        self, scorer_ids: list[str], version: int, t0: float, cap_s: float
+    ) -> float | None:
+        """Seconds after ``t0`` until every scorer's latest acknowledgement serves ``version``
+        (0 if they already did; None if not within ``cap_s``)."""
+        if not wait_for(lambda: self.fleet_serves(scorer_ids, version), cap_s, poll_s=0.2):
+            return None
+        with self.ledger.lock:
+            acks = [
+                s.arrived
+                for s in self.ledger.seen.statuses
+                if s.scorer_id in scorer_ids and s.version == version and s.state == "serving"
+            ]
+        return max(0.0, max(acks, default=t0) - t0)
+
     def resume(self, t0: float) -> dict[int, float | None]:
         assert self.load is not None
         return self.ledger.resume_after(t0, self.load.sent.partition_of, PARTITIONS)
