@@ -44,6 +44,9 @@ def service_env(settings: Settings, **extra: str) -> dict[str, str]:
     return env
 
 
+_NOISE = ("Connect to ipv4", "_TRANSPORT", "brokers are down", "Disconnected")
+
+
 class ServiceProcess:
     """One service as a subprocess; restartable with the same identity after a kill."""
 
@@ -110,10 +113,13 @@ class ServiceProcess:
             self.kill9()
 
     def log_tail(self, lines: int = 40) -> str:
+        """The end of its log, without librdkafka's connection noise during an outage."""
         try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+            text = self.log_path.read_text(errors="replace")
         except FileNotFoundError:
             return ""
+        kept = [line for line in text.splitlines() if not any(n in line for n in _NOISE)]
+        return "\n".join(kept[-lines:])
 
 
 class Fleet:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, Message
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 
 from arena.config import KafkaSettings
 from arena.events import decode_prediction, decode_scorer_status
@@ -51,6 +51,7 @@ class Seen:
 class Ledger(threading.Thread):
     def __init__(self, kafka: KafkaSettings) -> None:
         super().__init__(name="chaos-ledger", daemon=True)
+        self.rereads = 0
         self.kafka = kafka
         self.seen = Seen()
         self.lock = threading.Lock()
@@ -68,9 +69,20 @@ class Ledger(threading.Thread):
         )
         self._image_dlq = kafka.dlq_topic(kafka.image_topic)
         self._label_dlq = kafka.dlq_topic(kafka.label_topic)
-        self._consumer.subscribe(
-            [kafka.prediction_topic, self._image_dlq, self._label_dlq, kafka.scorer_status_topic]
+        # Assigned, not subscribed: a group member whose session times out during a broker
+        # outage rejoins from the committed offsets (none: the earliest) and would read every
+        # record again; an assignment keeps its positions. Re-reads are dropped all the same.
+        topics = [kafka.prediction_topic, self._image_dlq, self._label_dlq]
+        topics.append(kafka.scorer_status_topic)
+        metadata = self._consumer.list_topics(timeout=30)
+        self._consumer.assign(
+            [
+                TopicPartition(topic, p, OFFSET_BEGINNING)
+                for topic in topics
+                for p in metadata.topics[topic].partitions
+            ]
         )
+        self._read: set[tuple[str, int, int]] = set()
 
     def stop(self) -> None:
         self._halt.set()
@@ -83,8 +95,18 @@ class Ledger(threading.Thread):
                 now = time.monotonic()
                 with self.lock:
                     for msg in batch:
-                        if msg.error() is None:
-                            self._record(msg, now)
+                        if msg.error() is not None:
+                            continue
+                        where = (
+                            str(msg.topic()),
+                            int(msg.partition() or 0),
+                            int(msg.offset() or 0),
+                        )
+                        if where in self._read:
+                            self.rereads += 1
+                            continue
+                        self._read.add(where)
+                        self._record(msg, now)
         finally:
             self._consumer.close()
 

@@ -96,11 +96,26 @@ class Run:
             return None
         return max(v for v in per_partition.values() if v is not None)
 
-    def wait_flowing(self) -> None:
+    def wait_flowing(self, scorer_ids: list[str] | None = None) -> None:
+        """Wait for the steady state before a fault: every partition predicted, and (given
+        ``scorer_ids``) every scorer predicting some, i.e. the group is not rebalancing."""
         t0 = time.monotonic()
         self.require(self.wait_resumed(t0, 90.0) is not None, "predictions never flowed")
         self.result.details.pop("resume_per_partition_s")
         self.result.details.pop("scorers_per_partition_after")
+        if scorer_ids:
+            assert self.load is not None
+            partition_of = self.load.sent.partition_of
+
+            def all_scoring() -> bool:
+                recent = self.ledger.owners_after(time.monotonic() - 3.0, partition_of, 3.0)
+                owners = {s for scorers in recent.values() for s in scorers}
+                return len(recent) == PARTITIONS and set(scorer_ids) <= owners
+
+            self.require(
+                wait_for(all_scoring, 120.0, poll_s=0.5),
+                f"not every scorer of {scorer_ids} got partitions within 120 s",
+            )
 
     def finish_load(self) -> None:
         assert self.load is not None
@@ -129,6 +144,7 @@ class Run:
         duplicated = self.ledger.duplicated()
         self.result.lost, self.result.duplicated = len(lost), len(duplicated)
         self.result.details["unacknowledged_sends"] = self.load.sent.failed
+        self.result.details["ledger_rereads_dropped"] = self.ledger.rereads
         self.result.details["lost_sample"] = lost[:5]
         self.result.details["duplicated_sample"] = duplicated[:5]
         self.result.check(not lost, f"{len(lost)} of {len(good)} good events never predicted")

@@ -103,7 +103,7 @@ def test_postgres_down_during_promotion(
         load = run.start_load(
             MnistImages(run.dep.run_id, label_every=2), rate=scale.rate, min_events=scale.min_events
         )
-        run.wait_flowing()
+        run.wait_flowing(ids)
         time.sleep(5.0)
         # The promotion: its registry and alias steps happen, then PostgreSQL goes down
         # before the scorers have looked the new version up.
@@ -211,7 +211,7 @@ def test_minio_down_with_claim_checks_and_promotion(
             rate=scale.rate,
             min_events=scale.min_events,
         )
-        run.wait_flowing()
+        run.wait_flowing(ids)
         v2 = run.dep.register(champion_bytes)
         chaos_stack.stop("minio")
         down = time.monotonic()

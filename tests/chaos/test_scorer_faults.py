@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from arena.config import Settings
+from tests.chaos.fleet import ServiceProcess
 from tests.chaos.load import MnistImages
 from tests.chaos.report import ScenarioResult
 from tests.chaos.scale import Scale
@@ -35,7 +36,7 @@ def test_kill9_scorer(
         scorers = run.fleet.scorers(3)
         run.wait_serving([s.name for s in scorers])
         run.start_load(MnistImages(run.dep.run_id), rate=scale.rate, min_events=scale.min_events)
-        run.wait_flowing()
+        run.wait_flowing([s.name for s in scorers])
         recoveries: list[float | None] = []
         for k in range(scale.scorer_kills):
             victim = scorers[k % len(scorers)]
@@ -77,7 +78,7 @@ def _broker_fault(
         scorers = run.fleet.scorers(2)
         run.wait_serving([s.name for s in scorers])
         run.start_load(MnistImages(run.dep.run_id), rate=scale.rate, min_events=scale.min_events)
-        run.wait_flowing()
+        run.wait_flowing([s.name for s in scorers])
         if fault == "kill9":
             chaos_stack.kill9("kafka")
             time.sleep(5.0)
@@ -100,6 +101,23 @@ def _broker_fault(
             f"(limit 30 s; None = not within {RECOVERY_CAP_S:.0f} s)",
         )
     assert result.passed, result.summary()
+
+
+def _terminate_all(services: list[ServiceProcess], cap_s: float) -> dict[str, float | None]:
+    """SIGTERM every service at once; seconds until each exited (None: still running)."""
+    sent = time.monotonic()
+    for service in services:
+        service.signal(signal.SIGTERM)
+    exits: dict[str, float | None] = dict.fromkeys((s.name for s in services), None)
+    while time.monotonic() - sent < cap_s and any(s.alive() for s in services):
+        for s in services:
+            if exits[s.name] is None and not s.alive():
+                exits[s.name] = time.monotonic() - sent
+        time.sleep(0.05)
+    for s in services:
+        if exits[s.name] is None and not s.alive():
+            exits[s.name] = time.monotonic() - sent
+    return exits
 
 
 def _check_no_restart(run: Run) -> None:
@@ -155,14 +173,16 @@ def test_sigterm_during_broker_outage(
         run.wait_serving([scorer.name])
         plan = MnistImages(run.dep.run_id, label_every=2)
         run.start_load(plan, rate=scale.rate, min_events=scale.min_events)
-        run.wait_flowing()
+        run.wait_flowing([scorer.name])
         time.sleep(3.0)  # trainer and evaluator consuming too
         chaos_stack.kill9("kafka")
         time.sleep(3.0)  # the clients notice the outage
         services = [scorer, trainer, evaluator]
-        for service in services:
-            service.signal(signal.SIGTERM)
-        exits = {s.name: s.wait_exit(30.0) for s in services}
+        result.check(
+            all(s.alive() for s in services),
+            f"services exited before SIGTERM: {run.fleet.crashed()}",
+        )
+        exits = _terminate_all(services, 30.0)
         result.details["exit_s"] = exits
         result.details["exit_codes"] = {s.name: s.exit_code() for s in services}
         stuck = {s.name: s.log_tail(15) for s in services if s.alive()}

@@ -178,7 +178,7 @@ def test_crash_between_control_plane_steps(
         load = run.start_load(
             MnistImages(run.dep.run_id), rate=scale.rate, min_events=scale.min_events
         )
-        run.wait_flowing()
+        run.wait_flowing(ids)
         v2 = run.dep.register(champion_bytes)
         v3 = run.dep.register(champion_bytes)
         run.dep.control.promote(v2.id, reason="chaos: v2", actor="chaos")
