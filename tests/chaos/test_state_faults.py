@@ -41,7 +41,7 @@ def weak_champion_bytes() -> bytes:
     ).to_bytes()
 
 
-def _uncovered(run: Run, images: MnistImages, sent_labels: dict[str, int]) -> list[str]:
+def _uncovered(run: Run, sent_labels: dict[str, int]) -> list[str]:
     """Labeled, non-holdout images that no registered version trained on."""
     offsets = run.load.sent.offset_of if run.load else {}
     partitions = run.load.sent.partition_of if run.load else {}
@@ -79,7 +79,8 @@ def test_kill9_trainer_and_evaluator(
             "finetune_interval_s": 5.0,
             "window_size": 5000,
         },
-        "evaluator": {"min_samples": 200, "probation_labels": 300, "interval_s": 1.0},
+        # Long enough (about 25 s of labels) that the kill lands mid-probation.
+        "evaluator": {"min_samples": 200, "probation_labels": 20_000, "interval_s": 1.0},
     }
     base = chaos_stack.settings
     with scenario(result, base, weak_champion_bytes, log_dir, scale, **sections) as run:
@@ -94,41 +95,11 @@ def test_kill9_trainer_and_evaluator(
             time.sleep(1.0)
             trainer.start()
         time.sleep(5.0)
-        # Part two: the evaluator promotes the stronger model, and is killed on probation.
-        evaluator = run.fleet.add("evaluator", "evaluator")
-        strong = run.dep.register(champion_bytes)
-        promoted = wait_for(
-            lambda: (c := run.dep.registry.champion()) is not None and c.id == strong.id,
-            120.0,
-            poll_s=0.5,
-        )
-        run.require(promoted, f"the evaluator did not promote v{strong.id} within 120 s")
-        # From now on the labels agree with the old champion: the new one is worse live, so
-        # probation must roll it back, also across the evaluator's crash.
-        weak = load_model("keras", weak_champion_bytes, expected_input_shape=(28, 28))
-        x = load_mnist().x_test.astype(np.float32) / 255.0
-        images.label_values = weak.predict_proba(x).argmax(axis=1).astype(np.int64)
-        time.sleep(2.0)
-        evaluator.kill9()
-        time.sleep(1.0)
-        evaluator.start()
-        rolled_back = wait_for(
-            lambda: (c := run.dep.registry.champion()) is not None and c.id != strong.id,
-            120.0,
-            poll_s=1.0,
-        )
-        result.details["probation_rollback_after_restart"] = rolled_back
-        result.check(
-            rolled_back,
-            f"probation did not resume after the evaluator's restart: v{strong.id}, worse live, "
-            "was never rolled back (probation lives only in the evaluator's memory)",
-        )
-        run.finish_load()
+        # Part one's count: every label acknowledged so far must reach a training set.
         labels = dict(load.sent.labels)
-        wait_for(lambda: not _uncovered(run, images, labels), COVER_TIMEOUT_S, poll_s=2.0)
-        missing = _uncovered(run, images, labels)
+        wait_for(lambda: not _uncovered(run, labels), COVER_TIMEOUT_S, poll_s=2.0)
+        missing = _uncovered(run, labels)
         counted = sum(1 for k in labels if not is_holdout(k, run.settings.trainer.holdout_percent))
-        result.events = load.produced
         result.lost = len(missing)
         result.details.update(
             trainer_kills=kills,
@@ -141,7 +112,46 @@ def test_kill9_trainer_and_evaluator(
             f"{len(missing)} of {counted} labeled examples never reached a training set "
             f"after {kills} trainer kills",
         )
-        result.check(trainer.alive(), "the trainer is not running at the end")
+        result.check(trainer.alive(), "the trainer is not running after its restarts")
+        trainer.stop()  # part two judges one challenger: no new candidates meanwhile
+        # Part two: the evaluator promotes the stronger model, and is killed on probation.
+        evaluator = run.fleet.add("evaluator", "evaluator")
+        strong = run.dep.register(champion_bytes)
+        promoted = wait_for(
+            lambda: (c := run.dep.registry.champion()) is not None and c.id == strong.id,
+            180.0,
+            poll_s=0.5,
+        )
+        run.require(promoted, f"the evaluator did not promote v{strong.id} within 180 s")
+        # From now on the labels agree with the old champion: the new one is worse live, so
+        # probation must roll it back, also across the evaluator's crash.
+        weak = load_model("keras", weak_champion_bytes, expected_input_shape=(28, 28))
+        x = load_mnist().x_test.astype(np.float32) / 255.0
+        images.label_values = weak.predict_proba(x).argmax(axis=1).astype(np.int64)
+        time.sleep(1.0)
+        champion = run.dep.registry.champion()
+        run.require(
+            champion is not None and champion.id == strong.id,
+            "probation ended before the evaluator could be killed (raise probation_labels)",
+        )
+        evaluator.kill9()
+        time.sleep(1.0)
+        evaluator.start()
+        restarted = time.monotonic()
+        rolled_back = wait_for(
+            lambda: (c := run.dep.registry.champion()) is not None and c.id != strong.id,
+            120.0,
+            poll_s=1.0,
+        )
+        result.recovery_s = time.monotonic() - restarted if rolled_back else None
+        result.details["probation_rollback_after_restart"] = rolled_back
+        result.check(
+            rolled_back,
+            f"probation did not resume after the evaluator's restart: v{strong.id}, worse live, "
+            "was not rolled back within 120 s",
+        )
+        run.finish_load()
+        result.events = load.produced
     assert result.passed, result.summary()
 
 
@@ -185,10 +195,11 @@ def test_crash_between_control_plane_steps(
         run.dep.control.promote(v3.id, reason="chaos: v3", actor="chaos")
         recoveries: list[float | None] = []
         for fault in ("after_registry", "after_alias"):
+            target = v2.id if fault == "after_registry" else run.dep.champion.id
             crashed = _control(
                 run,
                 "pin",
-                str(v2.id if fault == "after_alias" else v3.id),
+                str(target),
                 "--reason",
                 f"chaos {fault}",
                 fault=fault,
@@ -229,6 +240,11 @@ def test_crash_between_control_plane_steps(
             champion.id if champion else None,
             now.id if now else None,
         ]
+        result.check(
+            first.returncode != 0,
+            f"{FAULT_ENV}=after_registry did not crash `arena rollback` (exit 0), so its "
+            "retry was a second rollback: the idempotence of a retry cannot be tested",
+        )
         result.check(
             len(after) - len(before) == 1,
             f"a rollback retried after a crash rolled back {len(after) - len(before)} times "
