@@ -147,6 +147,24 @@ class Fleet:
         for service in self.services.values():
             service.stop()
 
+    def dump_stacks(self) -> dict[str, str]:
+        """``py-spy dump`` of every running service (empty when py-spy is not installed)."""
+        py_spy = Path(sys.executable).parent / "py-spy"
+        if not py_spy.exists():
+            return {}
+        stacks = {}
+        for name, service in self.services.items():
+            if service.alive():
+                dump = subprocess.run(
+                    [str(py_spy), "dump", "--pid", str(service.pid)],
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                    check=False,
+                )
+                stacks[name] = (dump.stdout + dump.stderr)[-6000:]
+        return stacks
+
     def crashed(self) -> dict[str, int]:
         """Services that exited on their own: name -> exit code."""
         return {

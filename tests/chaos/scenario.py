@@ -93,6 +93,7 @@ class Run:
             self.ledger.owners_after(t0, self.load.sent.partition_of, cap_s)
         )
         if None in per_partition.values():
+            self.result.details.setdefault("stacks_when_stuck", []).append(self.fleet.dump_stacks())
             return None
         return max(v for v in per_partition.values() if v is not None)
 
