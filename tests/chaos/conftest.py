@@ -10,6 +10,7 @@ says so.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -117,5 +118,6 @@ def champion_bytes() -> bytes:
 @pytest.fixture
 def log_dir(request: pytest.FixtureRequest) -> Path:
     path: Path = OUT_DIR / "logs" / request.node.name
-    path.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(path, ignore_errors=True)  # this run's logs only
+    path.mkdir(parents=True)
     return path
