@@ -195,8 +195,8 @@ def scenario(
                 ledger.stop()
     except ScenarioAborted:
         raise
-    except Exception as exc:
-        result.failures.append(f"harness error: {exc!r}")
+    except BaseException as exc:  # an interrupted scenario must not be recorded as passed
+        result.failures.append(f"did not complete: {exc!r}")
         raise
     finally:
         result.duration_s = time.monotonic() - started
