@@ -3,6 +3,7 @@ probation) and crashes between the control plane's steps."""
 
 from __future__ import annotations
 
+import bisect
 import subprocess
 import sys
 import time
@@ -43,19 +44,36 @@ def weak_champion_bytes() -> bytes:
 
 def _uncovered(run: Run, sent_labels: dict[str, int]) -> list[str]:
     """Labeled, non-holdout images that no registered version trained on."""
-    offsets = run.load.sent.offset_of if run.load else {}
-    partitions = run.load.sent.partition_of if run.load else {}
+    assert run.load is not None
+    offsets, partitions = run.load.sent.offset_of, run.load.sent.partition_of
     topic = run.settings.kafka.image_topic
-    versions = run.dep.registry.list_versions()
+    trained: dict[int, list[tuple[int, int]]] = {}
+    for version in run.dep.registry.list_versions():
+        for r in version.training_ranges:
+            if r.topic == topic:
+                trained.setdefault(r.partition, []).append((r.first, r.last))
+    merged = {p: _merge_ranges(ranges) for p, ranges in trained.items()}
     percent = run.settings.trainer.holdout_percent
     missing = []
     for key in sent_labels:
         if is_holdout(key, percent) or key not in offsets:
             continue
-        p, o = partitions[key], offsets[key]
-        if not any(v.trained_on(topic, p, o) for v in versions):
+        ranges = merged.get(partitions[key], [])
+        at = bisect.bisect_right(ranges, (offsets[key], sys.maxsize)) - 1
+        if at < 0 or ranges[at][1] < offsets[key]:
             missing.append(key)
     return missing
+
+
+def _merge_ranges(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Overlapping inclusive ranges (a replay buffer retrains examples) as a disjoint union."""
+    out: list[tuple[int, int]] = []
+    for first, last in sorted(ranges):
+        if out and first <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], last))
+        else:
+            out.append((first, last))
+    return out
 
 
 def test_kill9_trainer_and_evaluator(
