@@ -127,6 +127,7 @@ def test_postgres_down_during_promotion(
         assert serving is not None
         result.details["registry_serving"] = serving.id
         result.recovery_s = run.time_fleet_serves(ids, serving.id, up, 60.0)
+        result.recovery_cap_s = 60.0
         result.details["scorer_status"] = run.ledger.serving()
         result.check(
             within(result.recovery_s, FLEET_AGREES_LIMIT_S),
@@ -239,6 +240,7 @@ def test_minio_down_with_claim_checks_and_promotion(
         result.check(not wrong, f"a scorer swapped during the outage: {wrong}")
         result.details["resume_after_minio_s"] = run.wait_resumed(up, 90.0)
         result.recovery_s = run.time_fleet_serves(ids, v2.id, up, 90.0)
+        result.recovery_cap_s = 90.0
         result.details["scorer_status"] = run.ledger.serving()
         result.check(
             within(result.recovery_s, PROMOTION_LANDS_LIMIT_S),

@@ -162,6 +162,7 @@ def test_kill9_trainer_and_evaluator(
             poll_s=1.0,
         )
         result.recovery_s = time.monotonic() - restarted if rolled_back else None
+        result.recovery_cap_s = 120.0
         result.details["probation_rollback_after_restart"] = rolled_back
         result.check(
             rolled_back,
@@ -269,6 +270,7 @@ def test_crash_between_control_plane_steps(
             f"(champion v{champion.id if champion else None} -> v{now.id if now else None})",
         )
         result.recovery_s = worst(recoveries)
+        result.recovery_cap_s = 60.0
         run.finish_load()
         run.drain(load.sent.good())
         run.tally()
