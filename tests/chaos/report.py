@@ -108,7 +108,7 @@ def render(report: dict[str, Any]) -> str:
 
 
 def regenerate() -> None:
-    """Rewrite ``docs/RELIABILITY.md`` from ``out/chaos/report.json`` (e.g. after a change to the rendering)."""
+    """Rewrite ``docs/RELIABILITY.md`` from ``out/chaos/report.json``."""
     report = json.loads((OUT_DIR / "report.json").read_text())
     DOC.write_text(render(report))
 
