@@ -5,23 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
-
 import numpy as np
 
+from arena.bus.records import KafkaMessage
 from arena.errors import InvalidEvent
 from arena.events import ImageEvent, decode_image_event
 from arena.image_source import ImageSource
 from arena.images import F32Images, decode_into
-
-
-class Record(Protocol):
-    """The part of confluent-kafka's Message a batch needs (so unit tests can use fakes)."""
-
-    def value(self) -> bytes | None: ...
-    def topic(self) -> str | None: ...
-    def partition(self) -> int | None: ...
-    def offset(self) -> int | None: ...
 
 
 @dataclass(slots=True)
@@ -29,9 +19,9 @@ class DecodedBatch:
     """The good events of a batch with their images, and the poison records with reasons."""
 
     events: list[ImageEvent] = field(default_factory=list)
-    records: list[Record] = field(default_factory=list)
+    records: list[KafkaMessage] = field(default_factory=list)
     images: F32Images = field(default_factory=lambda: np.zeros((0, 0, 0), np.float32))
-    dead: list[tuple[Record, str]] = field(default_factory=list)
+    dead: list[tuple[KafkaMessage, str]] = field(default_factory=list)
 
 
 class BatchDecoder:
@@ -41,12 +31,12 @@ class BatchDecoder:
         self._buffer = np.zeros((capacity, *input_shape), dtype=np.float32)
         self._source = source
 
-    def decode(self, records: Sequence[Record]) -> DecodedBatch:
+    def decode(self, records: Sequence[KafkaMessage]) -> DecodedBatch:
         """Decode every record; the returned images are a view valid until the next call."""
         if len(records) > len(self._buffer):
             self._buffer = np.zeros((len(records), *self._buffer.shape[1:]), dtype=np.float32)
         batch = DecodedBatch()
-        parsed: list[tuple[Record, ImageEvent]] = []
+        parsed: list[tuple[KafkaMessage, ImageEvent]] = []
         for record in records:
             try:
                 parsed.append((record, decode_image_event(record.value())))

@@ -14,14 +14,14 @@ from arena.bus.records import KafkaMessage
 from arena.config import Settings
 from arena.errors import InvalidEvent
 from arena.events import decode_label_event
-from arena.image_batch import BatchDecoder, Record
+from arena.image_batch import BatchDecoder
 from arena.image_source import ImageSource, ObjectReader
 from arena.join import EventPosition, LabeledExample, LabelJoiner
 
 MODEL_INPUT_SHAPE = (28, 28)
 
 
-def position_of(record: Record) -> EventPosition:
+def position_of(record: KafkaMessage) -> EventPosition:
     return EventPosition(
         str(record.topic()), int(record.partition() or 0), int(record.offset() or 0)
     )

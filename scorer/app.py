@@ -190,7 +190,7 @@ def run_scorer(settings: Settings, stop: StopFlag, handle: ScorerHandle | None =
                 OutRecord(topic, event.event_id.encode(), value)
                 for event, value in zip(batch.events, values, strict=True)
             ]
-            return BatchResult(outputs=outputs, dead=list(batch.dead))  # type: ignore[arg-type]
+            return BatchResult(outputs=outputs, dead=list(batch.dead))
 
         def on_idle() -> None:
             handle.heartbeat.beat()
