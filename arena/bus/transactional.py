@@ -22,6 +22,7 @@ from arena.bus.backoff import Backoff
 from arena.bus.broker_log import kafka_error_of
 from arena.bus.consumer import BatchConsumer
 from arena.bus.dlq import dead_letter_record
+from arena.bus.loop import RetryHook, run_until_stopped
 from arena.bus.offsets import first_offsets, next_offsets
 from arena.bus.producer import TrackedProducer
 from arena.bus.records import BatchResult, BatchStats, OutRecord
@@ -148,7 +149,7 @@ class TransactionalProcessor:
         batch_timeout_s: float,
         on_idle: Callable[[], None] | None = None,
         backoff: Backoff | None = None,
-        on_retry: Callable[[BusError], None] | None = None,
+        on_retry: RetryHook | None = None,
     ) -> None:
         """Consume and process batches until ``stop`` is set, one transaction per batch.
 
@@ -158,26 +159,21 @@ class TransactionalProcessor:
         and both batches are rewound and read again. Retriable failures are retried after an
         exponential back-off; fatal ones are raised, since only a new client can recover.
         """
-        backoff = backoff or Backoff()
         inflight: _Inflight | None = None
+
+        def step() -> None:
+            nonlocal inflight
+            try:
+                inflight = self._step(
+                    inflight, committer, handler, batch_size, batch_timeout_s, on_idle
+                )
+            except BusError:
+                inflight = None  # aborted and rewound (or fatal): nothing is in flight
+                raise
+
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="txn-commit") as committer:
             try:
-                while not stop.is_set():
-                    try:
-                        inflight = self._step(
-                            inflight, committer, handler, batch_size, batch_timeout_s, on_idle
-                        )
-                    except BusError as exc:
-                        inflight = None
-                        if not exc.retriable:
-                            raise
-                        delay = backoff.next_delay()
-                        logger.warning("batch failed, retrying in %.2fs: %s", delay, exc)
-                        if on_retry is not None:
-                            on_retry(exc)
-                        stop.wait(delay)
-                        continue
-                    backoff.reset()
+                run_until_stopped(stop, step, backoff=backoff, on_retry=on_retry)
             finally:
                 self._settle(inflight, [])
 
