@@ -68,10 +68,11 @@ bench: db-upgrade ## Measure everything in one run: bench/results.json and docs/
 bench-smoke: db-upgrade ## A tiny run of the benchmark harness (proves it works; not a timing)
 	$(PY) -m bench.run --smoke
 
-lint: venv ## ruff and mypy (strict)
+lint: venv ## ruff, mypy (strict) and the layering check (kernel <- storage <- services <- entry points)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy arena scorer trainer evaluator storage bench
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit/test_layers.py
 
 fmt: venv ## Format the code
 	$(VENV)/bin/ruff format .

@@ -5,6 +5,8 @@ Build them once in an entry point and pass them down; nothing here runs at impor
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -12,6 +14,8 @@ from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from arena.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 DEFAULT_SECRET = "arena-local-secret"  # noqa: S105 - the local-mode default, refused elsewhere
 
@@ -93,10 +97,28 @@ class ScorerSettings(BaseSettings):
     batch_size: int = Field(default=1024, ge=1)
     batch_timeout_ms: int = Field(default=10, ge=1)
     top_k: int = Field(default=3, ge=1)
-    fetch_threads: int = Field(default=8, ge=1)
-    image_root: Path | None = None
     metrics_port: int = Field(default=0, ge=0)  # 0: any free port (logged at start)
     metrics_host: str = "127.0.0.1"  # 0.0.0.0 in a container, to publish the port
+
+
+class ImageSettings(BaseSettings):
+    """How every service fetches referenced images (scorer, trainer and evaluator alike)."""
+
+    model_config = _frozen("ARENA_IMAGES_")
+    fetch_threads: int = Field(default=8, ge=1)
+    root: Path | None = None  # file references resolve inside it; unset: refused
+
+
+class LabelSettings(BaseSettings):
+    """How labels meet their images, and which events no trainer may learn from.
+
+    Trainer and evaluator must agree on all of it, so it is one section both read.
+    """
+
+    model_config = _frozen("ARENA_LABELS_")
+    join_ttl_s: float = Field(default=600.0, gt=0)
+    join_capacity: int = Field(default=100_000, ge=1)
+    holdout_percent: int = Field(default=20, ge=0, le=90)
 
 
 class TrainerSettings(BaseSettings):
@@ -105,14 +127,13 @@ class TrainerSettings(BaseSettings):
     flavor: Literal["keras", "river", "sklearn"] = "keras"
     finetune_every_labels: int = Field(default=500, ge=1)
     finetune_interval_s: float = Field(default=0.0, ge=0.0)
-    join_ttl_s: float = Field(default=600.0, gt=0)
-    join_capacity: int = Field(default=100_000, ge=1)
+    batch_size: int = Field(default=1000, ge=1)
+    batch_timeout_ms: int = Field(default=200, ge=1)
     window_size: int = Field(default=2_000, ge=1)
     reservoir_size: int = Field(default=2_000, ge=0)
     epochs: int = Field(default=2, ge=1)
     learning_rate: float | None = Field(default=None, gt=0)  # None: the flavor's default
     seed: int = 0
-    holdout_percent: int = Field(default=20, ge=0, le=90)
 
 
 class EvaluatorSettings(BaseSettings):
@@ -125,20 +146,40 @@ class EvaluatorSettings(BaseSettings):
     window_size: int = Field(default=1_000, ge=1)
     probation_labels: int = Field(default=300, ge=1)
     interval_s: float = Field(default=2.0, gt=0)
+    batch_size: int = Field(default=1000, ge=1)
+    batch_timeout_ms: int = Field(default=200, ge=1)
+
+
+SECTIONS = (
+    "mode", "kafka", "db", "s3", "stack", "images", "labels", "scorer", "trainer", "evaluator"
+)  # fmt: skip
+
+# Old variable -> (section, field) it became. Read for one release, with a warning.
+RENAMED_VARIABLES: dict[str, tuple[str, str]] = {
+    "ARENA_SCORER_IMAGE_ROOT": ("images", "root"),
+    "ARENA_SCORER_FETCH_THREADS": ("images", "fetch_threads"),
+    "ARENA_TRAINER_JOIN_TTL_S": ("labels", "join_ttl_s"),
+    "ARENA_TRAINER_JOIN_CAPACITY": ("labels", "join_capacity"),
+    "ARENA_TRAINER_HOLDOUT_PERCENT": ("labels", "holdout_percent"),
+}
 
 
 class Settings:
     """All settings, built once in an entry point."""
 
     def __init__(self, **overrides: Any) -> None:
-        self.mode = _build(ModeSettings, overrides.get("mode"))
-        self.kafka = _build(KafkaSettings, overrides.get("kafka"))
-        self.db = _build(DatabaseSettings, overrides.get("db"))
-        self.s3 = _build(ObjectStoreSettings, overrides.get("s3"))
-        self.stack = _build(StackSettings, overrides.get("stack"))
-        self.scorer = _build(ScorerSettings, overrides.get("scorer"))
-        self.trainer = _build(TrainerSettings, overrides.get("trainer"))
-        self.evaluator = _build(EvaluatorSettings, overrides.get("evaluator"))
+        renamed = _renamed_from_environment()
+        section = {name: {**renamed.get(name, {}), **overrides.get(name, {})} for name in SECTIONS}
+        self.mode = _build(ModeSettings, section["mode"])
+        self.kafka = _build(KafkaSettings, section["kafka"])
+        self.db = _build(DatabaseSettings, section["db"])
+        self.s3 = _build(ObjectStoreSettings, section["s3"])
+        self.stack = _build(StackSettings, section["stack"])
+        self.images = _build(ImageSettings, section["images"])
+        self.labels = _build(LabelSettings, section["labels"])
+        self.scorer = _build(ScorerSettings, section["scorer"])
+        self.trainer = _build(TrainerSettings, section["trainer"])
+        self.evaluator = _build(EvaluatorSettings, section["evaluator"])
         self._refuse_default_secrets()
 
     def _refuse_default_secrets(self) -> None:
@@ -150,6 +191,38 @@ class Settings:
             raise ConfigError(
                 "ARENA_S3_SECRET_KEY: the default secret is only allowed in local mode"
             )
+
+
+def with_overrides(settings: Settings, **sections: dict[str, Any]) -> Settings:
+    """A copy of ``settings`` with some fields of some sections replaced."""
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        raise ConfigError(f"unknown settings section(s): {', '.join(sorted(unknown))}")
+    merged: dict[str, dict[str, Any]] = {}
+    for name in SECTIONS:
+        current = getattr(settings, name).model_dump()
+        for key, value in current.items():
+            if isinstance(value, SecretStr):
+                current[key] = value.get_secret_value()
+        merged[name] = {**current, **sections.get(name, {})}
+    return Settings(**merged)
+
+
+def _renamed_from_environment() -> dict[str, dict[str, str]]:
+    """Values still given under a variable's old name, unless the new name is set too."""
+    found: dict[str, dict[str, str]] = {}
+    for old, (section, field) in RENAMED_VARIABLES.items():
+        new = f"ARENA_{section.upper()}_{field.upper()}"
+        if old not in os.environ:
+            continue
+        if new in os.environ:
+            log.warning(
+                "%s is ignored: %s is set (the old name goes in the next release)", old, new
+            )
+            continue
+        log.warning("%s is deprecated and goes in the next release: use %s", old, new)
+        found.setdefault(section, {})[field] = os.environ[old]
+    return found
 
 
 _S = TypeVar("_S", bound=BaseSettings)
@@ -171,11 +244,14 @@ def _build(cls: type[_S], overrides: dict[str, Any] | None) -> _S:
 __all__ = [
     "DatabaseSettings",
     "EvaluatorSettings",
+    "ImageSettings",
     "KafkaSettings",
+    "LabelSettings",
     "ModeSettings",
     "ObjectStoreSettings",
     "ScorerSettings",
     "Settings",
     "StackSettings",
     "TrainerSettings",
+    "with_overrides",
 ]

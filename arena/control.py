@@ -17,7 +17,7 @@ from confluent_kafka import Producer
 from arena.bus.producer import flush_or_raise
 from arena.config import KafkaSettings
 from arena.errors import ArenaError
-from arena.events import SERVING_KEY, ModelEvent, ModelEventKind, encode_model_event
+from arena.events import SERVING_KEY, ModelEvent, encode_model_event
 from storage.artifacts import ArtifactStore
 from storage.domain import ModelVersion, PromotionKind
 from storage.registry import Registry
@@ -44,42 +44,73 @@ class ControlPlane:
 
     def promote(self, version_id: int, *, reason: str, actor: str) -> ServingChange:
         """Make ``version_id`` the champion. While a pin holds, scorers keep the pinned one."""
-        self.registry.promote(version_id, reason=reason, actor=actor, kind=PromotionKind.PROMOTE)
+        self.registry.set_champion(version_id, reason=reason, actor=actor)
         champion = self.registry.get_version(version_id)
         self.store.alias("champion", champion.artifact)
-        return self._announce(ModelEventKind.PROMOTED, reason, actor)
+        return self._announce(PromotionKind.PROMOTE, reason, actor)
 
     def rollback(self, *, reason: str, actor: str, to_version: int | None = None) -> ServingChange:
         """Reject the champion and go back to the previous one (or ``to_version``)."""
         promotion = self.registry.rollback(reason=reason, actor=actor, to_version=to_version)
         assert promotion.to_version is not None
         self.store.alias("champion", self.registry.get_version(promotion.to_version).artifact)
-        return self._announce(ModelEventKind.ROLLED_BACK, reason, actor)
+        return self._announce(PromotionKind.ROLLBACK, reason, actor)
 
     def pin(
         self, version_id: int, *, reason: str, actor: str, expires_at: datetime | None = None
     ) -> ServingChange:
         """Serve ``version_id`` everywhere until unpinned (or ``expires_at``); blocks promotions."""
         self.registry.pin(version_id, actor=actor, reason=reason, expires_at=expires_at)
-        return self._announce(ModelEventKind.PINNED, reason, actor)
+        return self._announce(PromotionKind.PIN, reason, actor)
 
     def unpin(self, *, reason: str, actor: str) -> ServingChange:
         """Release the pin; the scorers go back to the champion."""
         if self.registry.unpin(actor=actor, reason=reason) is None:
             raise ArenaError("no pin to release")
-        return self._announce(ModelEventKind.UNPINNED, reason, actor)
+        return self._announce(PromotionKind.UNPIN, reason, actor)
+
+    def bootstrap(
+        self, flavor: str, *, samples: int, epochs: int, actor: str, seed: int = 0
+    ) -> ModelVersion:
+        """Train a first champion on ``samples`` labeled MNIST digits, register, promote it.
+
+        For a new deployment, whose registry has nothing to serve yet; the model comes from
+        the MNIST copy shipped in a package (``arena.datasets``), nothing is downloaded.
+        """
+        from arena.datasets import load_mnist
+        from arena.flavors.pretrain import train_initial
+
+        data = load_mnist()
+        model = train_initial(
+            flavor, data.x_train[:samples], data.y_train[:samples], epochs=epochs, seed=seed
+        )
+        version = self.registry.register_version(
+            flavor,
+            self.store.put(model.to_bytes()),
+            parent_id=None,
+            training_ranges=(),
+            hyperparameters={
+                "samples": samples,
+                "epochs": epochs,
+                "source": "mnist train[:samples]",
+            },
+        )
+        self.promote(
+            version.id, reason=f"initial champion ({samples} labeled examples)", actor=actor
+        )
+        return version
 
     def announce_serving(self, *, reason: str, actor: str) -> ServingChange:
         """Re-publish what should be served now (e.g. after a pin expired on its own)."""
-        return self._announce(ModelEventKind.PROMOTED, reason, actor)
+        return self._announce(PromotionKind.PROMOTE, reason, actor)
 
-    def _announce(self, kind: ModelEventKind, reason: str, actor: str) -> ServingChange:
+    def _announce(self, action: PromotionKind, reason: str, actor: str) -> ServingChange:
         serving = self.registry.serving_version()
         if serving is None:
             raise ArenaError("nothing to serve: the registry has no champion and no pin")
         self.store.alias("serving", serving.artifact)
         event = ModelEvent(
-            kind,
+            action.announced_as,
             serving.id,
             serving.artifact.uri,
             serving.artifact.sha256,
@@ -89,5 +120,5 @@ class ControlPlane:
         )
         self._producer.produce(self._kafka.model_topic, encode_model_event(event), SERVING_KEY)
         flush_or_raise(self._producer, 30)
-        log.info("%s: serving version %d (%s, by %s)", kind, serving.id, reason, actor)
+        log.info("%s: serving version %d (%s, by %s)", action, serving.id, reason, actor)
         return ServingChange(serving, event)

@@ -230,8 +230,7 @@ class ImageSource:
     def _read_file(self, event: ImageEvent, ref: str) -> bytes:
         if self._root is None:
             raise InvalidEvent(
-                f"image {event.event_id}: file reference {ref!r} "
-                "but ARENA_SCORER_IMAGE_ROOT is unset"
+                f"image {event.event_id}: file reference {ref!r} but ARENA_IMAGES_ROOT is unset"
             )
         path = (self._root / ref).resolve()
         if not path.is_relative_to(self._root):

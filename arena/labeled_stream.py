@@ -14,11 +14,10 @@ from arena.bus.records import KafkaMessage
 from arena.config import Settings
 from arena.errors import InvalidEvent
 from arena.events import decode_label_event
+from arena.flavors import INPUT_SHAPE
 from arena.image_batch import BatchDecoder
 from arena.image_source import ImageSource, ObjectReader
 from arena.join import EventPosition, LabeledExample, LabelJoiner
-
-MODEL_INPUT_SHAPE = (28, 28)
 
 
 def position_of(record: KafkaMessage) -> EventPosition:
@@ -72,10 +71,14 @@ class LabeledStream:
 
 
 def open_labeled_stream(
-    settings: Settings, objects: ObjectReader, joiner: LabelJoiner, resources: ExitStack
+    settings: Settings,
+    objects: ObjectReader,
+    joiner: LabelJoiner,
+    resources: ExitStack,
+    batch_capacity: int,
 ) -> LabeledStream:
     """A LabeledStream over the settings' topics; its fetch threads close with ``resources``."""
-    source = ImageSource(objects, settings.scorer.image_root, settings.scorer.fetch_threads)
+    source = ImageSource(objects, settings.images.root, settings.images.fetch_threads)
     resources.callback(source.close)
-    decoder = BatchDecoder(MODEL_INPUT_SHAPE, 1000, source)
+    decoder = BatchDecoder(INPUT_SHAPE, batch_capacity, source)
     return LabeledStream(settings.kafka.image_topic, decoder, joiner)

@@ -1,7 +1,8 @@
 """The scorer service: image topic → champion model → prediction topic, exactly once.
 
-Wiring only; the logic is in ``service`` (scoring), ``champion`` (the swap) and ``reload``
-(the control stream). Run it with ``arena scorer``; run as many as there are partitions.
+Wiring only; the logic is in ``batch_handler`` (a batch through the model), ``service``
+(predictions), ``champion`` (the swap) and ``reload`` (the control stream). Run it with
+``arena scorer``; run as many as there are partitions.
 """
 
 from __future__ import annotations
@@ -21,33 +22,32 @@ from confluent_kafka import Message, Producer
 
 from arena.bus.consumer import BatchConsumer
 from arena.bus.producer import make_producer
-from arena.bus.records import BatchResult, BatchStats, OutRecord
+from arena.bus.records import BatchResult, BatchStats
 from arena.bus.stop import StopFlag
 from arena.bus.topics import default_topics, ensure_topics
 from arena.bus.transactional import TransactionalProcessor
 from arena.config import Settings
-from arena.errors import ArenaError, ArtifactIntegrityError
+from arena.errors import ArenaError
 from arena.events import (
     ModelEvent,
     ModelEventKind,
     ScorerStatus,
     encode_scorer_status,
 )
-from arena.flavors import load_model
 from arena.image_batch import BatchDecoder
 from arena.image_source import ImageSource
-from scorer.champion import ChampionHolder, ServingModel
+from scorer.batch_handler import BatchScorer
+from scorer.champion import ChampionHolder
 from scorer.health import Heartbeat, serve_health
-from scorer.metrics import ScorerMetrics
 from scorer.reload import Loader, ModelReloader
-from scorer.service import score_batch_encoded
+from scorer.telemetry import ScorerMetrics
 from storage.artifacts import ArtifactStore
 from storage.db import make_engine
+from storage.model_loader import LoadedModel, ModelLoader
 from storage.registry import Registry
 
 log = logging.getLogger(__name__)
 
-INPUT_SHAPE = (28, 28)
 WARM_UP_BATCH = 64
 GIL_SWITCH_INTERVAL_S = 0.001
 # Throughput settings measured in bench/: big fetches, a producer that batches for a few ms.
@@ -65,26 +65,19 @@ def default_scorer_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-def make_loader(registry: Registry, store: ArtifactStore, batch_size: int) -> Loader:
-    """Download, verify against the registry, load and warm up an announced version."""
+def serving_loader(loader: ModelLoader, batch_size: int) -> Loader:
+    """Load an announced version (checked against the registry, verified), then warm it up."""
 
-    def load(event: ModelEvent) -> ServingModel:
-        version = registry.get_version(event.version)
-        if version.artifact.sha256 != event.sha256:
-            raise ArtifactIntegrityError(
-                f"version {event.version}: control event says sha256 {event.sha256}, "
-                f"the registry recorded {version.artifact.sha256}"
-            )
-        data = store.get(version.artifact)
-        model = load_model(version.flavor, data, expected_input_shape=INPUT_SHAPE)
+    def load(event: ModelEvent) -> LoadedModel:
+        loaded = loader.load(event.version, expected_sha256=event.sha256)
         # Tracing once covers every batch size (the signature is [None, H, W]); a small
         # warm-up batch keeps the burst on the cores the live model is using short.
-        model.warm_up(min(batch_size, WARM_UP_BATCH))
+        loaded.model.warm_up(min(batch_size, WARM_UP_BATCH))
         # A loaded model is ~10^5 Python objects: left to the cyclic GC, they trigger full
         # collections that stall the scoring loop for ~250 ms (measured with TF loaded).
         # Freeze them out of its reach; retired models are collected when the loop is idle.
         gc.freeze()
-        return ServingModel(version.id, version.flavor, version.artifact.sha256, model)
+        return loaded
 
     return load
 
@@ -130,7 +123,7 @@ def run_scorer(settings: Settings, stop: StopFlag, handle: ScorerHandle | None =
         reloader = ModelReloader(
             settings.kafka,
             handle.holder,
-            make_loader(registry, store, cfg.batch_size),
+            serving_loader(ModelLoader(registry, store, cache_size=0), cfg.batch_size),
             report,
             handle.scorer_id,
             on_failure=handle.metrics.load_failures.inc,
@@ -172,29 +165,25 @@ def run_scorer(settings: Settings, stop: StopFlag, handle: ScorerHandle | None =
             consumer, producer, settings.kafka, on_commit=lambda s: _count(handle, s)
         )
         processor.init()
-        source = ImageSource(store, cfg.image_root, cfg.fetch_threads)
+        source = ImageSource(store, settings.images.root, settings.images.fetch_threads)
         resources.callback(source.close)
-        decoder = BatchDecoder(first.model.input_shape, cfg.batch_size, source)
-        topic = settings.kafka.prediction_topic
+        scorer = BatchScorer(
+            handle.holder,
+            BatchDecoder(first.model.input_shape, cfg.batch_size, source),
+            settings.kafka.prediction_topic,
+            top_k=cfg.top_k,
+            scorer_id=handle.scorer_id,
+            on_swap=lambda model, retired: _swapped(handle, model, retired, report),
+            on_latency_ms=lambda ms: handle.metrics.latency.observe(ms / 1000.0),
+        )
 
         def handle_batch(messages: list[Message]) -> BatchResult:
             handle.heartbeat.beat()
-            _swap_if_staged(handle, report)
-            serving = handle.holder.current
-            assert serving is not None
-            batch = decoder.decode(messages)
-            values, latencies = score_batch_encoded(batch, serving, cfg.top_k, handle.scorer_id)
-            for latency_ms in latencies:
-                handle.metrics.latency.observe(latency_ms / 1000.0)
-            outputs = [
-                OutRecord(topic, event.event_id.encode(), value)
-                for event, value in zip(batch.events, values, strict=True)
-            ]
-            return BatchResult(outputs=outputs, dead=list(batch.dead))
+            return scorer(messages)
 
         def on_idle() -> None:
             handle.heartbeat.beat()
-            if not _swap_if_staged(handle, report) and handle.retired_models:
+            if not scorer.swap_if_staged() and handle.retired_models:
                 collect_retired_models(handle)
 
         handle.started.set()
@@ -235,19 +224,19 @@ def _await_first_model(
         log.info("scorer %s waiting for a model to be promoted", handle.scorer_id)
 
 
-def _swap_if_staged(handle: ScorerHandle, report: Callable[[ScorerStatus], None]) -> bool:
-    """Between two batches: serve the staged model, if one is ready. Whether it swapped."""
-    previous, swapped_in = handle.holder.swap_if_staged()
-    if swapped_in is None:
-        return False
-    if previous is not None:
+def _swapped(
+    handle: ScorerHandle,
+    serving: LoadedModel,
+    retired: bool,
+    report: Callable[[ScorerStatus], None],
+) -> None:
+    if retired:
         handle.retired_models += 1
-    _announce(handle, swapped_in, report)
-    return True
+    _announce(handle, serving, report)
 
 
 def _announce(
-    handle: ScorerHandle, serving: ServingModel, report: Callable[[ScorerStatus], None]
+    handle: ScorerHandle, serving: LoadedModel, report: Callable[[ScorerStatus], None]
 ) -> None:
     handle.metrics.serving_version.set(serving.version)
     handle.metrics.swaps.inc()

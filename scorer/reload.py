@@ -22,11 +22,12 @@ from arena.bus.broker_log import kafka_error_of, log_broker_error
 from arena.config import KafkaSettings
 from arena.errors import ArenaError, InvalidEvent
 from arena.events import ModelEvent, ScorerStatus, decode_model_event
-from scorer.champion import ChampionHolder, ServingModel
+from scorer.champion import ChampionHolder
+from storage.model_loader import LoadedModel
 
 log = logging.getLogger(__name__)
 
-Loader = Callable[[ModelEvent], ServingModel]
+Loader = Callable[[ModelEvent], LoadedModel]
 StatusSink = Callable[[ScorerStatus], None]
 
 

@@ -10,7 +10,7 @@ import numpy.typing as npt
 
 from arena.events import PREDICTION_SCHEMA, now_ms
 from arena.image_batch import DecodedBatch
-from scorer.champion import ServingModel
+from storage.model_loader import LoadedModel
 
 
 def top_k(proba: npt.NDArray[Any], k: int) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
@@ -23,8 +23,8 @@ def top_k(proba: npt.NDArray[Any], k: int) -> tuple[npt.NDArray[Any], npt.NDArra
     return idx, proba[rows, idx]
 
 
-def score_batch_encoded(
-    batch: DecodedBatch, serving: ServingModel, k: int, scorer_id: str
+def predict_batch(
+    batch: DecodedBatch, serving: LoadedModel, k: int, scorer_id: str
 ) -> tuple[list[bytes], list[float]]:
     """Predict the batch with one compiled call, straight to encoded Prediction values.
 
@@ -53,7 +53,7 @@ def score_batch_encoded(
 
 
 def _predict(
-    batch: DecodedBatch, serving: ServingModel, k: int
+    batch: DecodedBatch, serving: LoadedModel, k: int
 ) -> tuple[list[list[int]], list[list[float]], int]:
     proba = serving.model.predict_proba(batch.images)
     classes, probs = top_k(proba, k)

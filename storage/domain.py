@@ -7,6 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from arena.events import ModelEventKind
+
 
 class VersionStatus(StrEnum):
     CANDIDATE = "candidate"  # registered challenger, not (yet) promoted
@@ -16,10 +18,25 @@ class VersionStatus(StrEnum):
 
 
 class PromotionKind(StrEnum):
+    """A control action, as the audit log records it; ``announced_as`` is the ModelEvent
+    kind that tells the scorers about it (one mapping, so the two never drift apart)."""
+
     PROMOTE = "promote"
     ROLLBACK = "rollback"
     PIN = "pin"
     UNPIN = "unpin"
+
+    @property
+    def announced_as(self) -> ModelEventKind:
+        return _ANNOUNCED_AS[self]
+
+
+_ANNOUNCED_AS = {
+    PromotionKind.PROMOTE: ModelEventKind.PROMOTED,
+    PromotionKind.ROLLBACK: ModelEventKind.ROLLED_BACK,
+    PromotionKind.PIN: ModelEventKind.PINNED,
+    PromotionKind.UNPIN: ModelEventKind.UNPINNED,
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -79,7 +79,7 @@ class Registry:
             row = _champion_row(session)
             return row.to_domain() if row else None
 
-    def promote(
+    def set_champion(
         self,
         to_version: int,
         *,
@@ -92,7 +92,7 @@ class Registry:
         The old champion becomes retired, or rejected when ``kind`` is a rollback.
         """
         if kind not in (PromotionKind.PROMOTE, PromotionKind.ROLLBACK):
-            raise RegistryError(f"promote() records champion changes, not {kind.value}")
+            raise RegistryError(f"set_champion() records champion changes, not {kind.value}")
         with self._sessions.begin() as session:
             session.execute(_CHANGE_LOCK)
             return _change_champion(session, to_version, reason=reason, actor=actor, kind=kind)

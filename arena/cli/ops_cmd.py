@@ -182,10 +182,9 @@ def register_bootstrap(app: typer.Typer) -> None:
         flavor: str = typer.Option("keras", help="keras, river or sklearn."),
         samples: int = typer.Option(3_000, help="Labeled MNIST digits to train on."),
         epochs: int = typer.Option(3),
+        actor: str = typer.Option("operator", "--actor", help="Who (kept in the audit log)."),
     ) -> None:
         """Train a first champion on a small labeled subset, register and promote it."""
-        from arena.demo.run import bootstrap_champion
-
         with control_plane() as control:
-            version = bootstrap_champion(control, control.store, flavor, samples, epochs)
+            version = control.bootstrap(flavor, samples=samples, epochs=epochs, actor=actor)
         console.print(f"version {version.id} ({flavor}) is the champion and being served")

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import logging
+
 import pytest
 
-from arena.config import Settings
+from arena.config import Settings, with_overrides
 from arena.errors import ConfigError
 
 
@@ -39,3 +41,50 @@ def test_settings_are_frozen() -> None:
     s = Settings()
     with pytest.raises(ValueError):
         s.kafka.bootstrap = "elsewhere:1"  # type: ignore[misc]
+
+
+def test_shared_sections_read_their_own_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARENA_IMAGES_ROOT", "/srv/drone")
+    monkeypatch.setenv("ARENA_LABELS_HOLDOUT_PERCENT", "30")
+    s = Settings()
+    assert str(s.images.root) == "/srv/drone"
+    assert s.labels.holdout_percent == 30
+
+
+def test_old_variable_names_still_work_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("ARENA_SCORER_IMAGE_ROOT", "/srv/old")
+    monkeypatch.setenv("ARENA_TRAINER_HOLDOUT_PERCENT", "25")
+    monkeypatch.setenv("ARENA_TRAINER_JOIN_TTL_S", "30")
+    with caplog.at_level(logging.WARNING, logger="arena.config"):
+        s = Settings()
+    assert str(s.images.root) == "/srv/old"
+    assert s.labels.holdout_percent == 25
+    assert s.labels.join_ttl_s == 30
+    assert "ARENA_SCORER_IMAGE_ROOT is deprecated" in caplog.text
+    assert "use ARENA_IMAGES_ROOT" in caplog.text
+
+
+def test_the_new_name_wins_over_the_old(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARENA_TRAINER_HOLDOUT_PERCENT", "25")
+    monkeypatch.setenv("ARENA_LABELS_HOLDOUT_PERCENT", "10")
+    assert Settings().labels.holdout_percent == 10
+
+
+def test_an_old_name_with_a_bad_value_names_the_new_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ARENA_SCORER_FETCH_THREADS", "0")
+    with pytest.raises(ConfigError, match="ARENA_IMAGES_FETCH_THREADS"):
+        Settings()
+
+
+def test_with_overrides_replaces_only_what_it_names() -> None:
+    base = Settings()
+    s = with_overrides(base, scorer={"batch_size": 7}, labels={"holdout_percent": 0})
+    assert s.scorer.batch_size == 7 and s.labels.holdout_percent == 0
+    assert s.scorer.top_k == base.scorer.top_k
+    assert s.db.password.get_secret_value() == base.db.password.get_secret_value()
+    with pytest.raises(ConfigError, match="unknown settings section"):
+        with_overrides(base, scorers={"batch_size": 7})

@@ -7,7 +7,7 @@ import numpy as np
 from arena.datasets import load_mnist
 from arena.images import to_unit_float
 from arena.join import EventPosition, LabeledExample
-from evaluator.app import Evaluator, EvaluatorHandle
+from evaluator.rounds import Evaluator, EvaluatorHandle
 from storage.domain import VersionStatus
 
 from .conftest import Loop, Models
