@@ -146,6 +146,7 @@ class EvaluatorSettings(BaseSettings):
     window_size: int = Field(default=1_000, ge=1)
     probation_labels: int = Field(default=300, ge=1)
     interval_s: float = Field(default=2.0, gt=0)
+    reconcile_interval_s: float = Field(default=30.0, gt=0)
     batch_size: int = Field(default=1000, ge=1)
     batch_timeout_ms: int = Field(default=200, ge=1)
 

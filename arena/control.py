@@ -4,6 +4,11 @@ Each change happens in this order, so every step can trust the one before it:
 1. the registry transaction (audit log and champion marker or pin),
 2. the artifact aliased in MinIO (``aliases/champion.json`` / ``aliases/serving.json``),
 3. a ModelEvent on the compacted control topic, which the scorers follow.
+
+The registry is the source of truth. A crash between the steps leaves the aliases or the
+control topic behind it; ``reconcile`` (run by the evaluator at start and periodically, and
+by ``arena reconcile``) makes them agree again. Champion changes take the champion they
+act on (``expected_champion``), so a retry after a crash never acts twice.
 """
 
 from __future__ import annotations
@@ -14,10 +19,12 @@ from datetime import datetime
 
 from confluent_kafka import Producer
 
+from arena.bus.compacted import latest_value
 from arena.bus.producer import flush_or_raise
 from arena.config import KafkaSettings
-from arena.errors import ArenaError
-from arena.events import SERVING_KEY, ModelEvent, encode_model_event
+from arena.errors import ArenaError, InvalidEvent
+from arena.events import SERVING_KEY, ModelEvent, decode_model_event, encode_model_event
+from arena.faults import crash_point
 from storage.artifacts import ArtifactStore
 from storage.domain import ModelVersion, PromotionKind
 from storage.registry import Registry
@@ -42,18 +49,48 @@ class ControlPlane:
         self._producer = producer
         self._kafka = kafka
 
-    def promote(self, version_id: int, *, reason: str, actor: str) -> ServingChange:
-        """Make ``version_id`` the champion. While a pin holds, scorers keep the pinned one."""
-        self.registry.set_champion(version_id, reason=reason, actor=actor)
+    def promote(
+        self,
+        version_id: int,
+        *,
+        reason: str,
+        actor: str,
+        expected_champion: int | None = None,
+    ) -> ServingChange:
+        """Make ``version_id`` the champion. While a pin holds, scorers keep the pinned one.
+
+        ``expected_champion``: the champion this promotion replaces (see ``rollback``).
+        """
+        self.registry.set_champion(
+            version_id, reason=reason, actor=actor, expected_champion=expected_champion
+        )
+        crash_point("control.after_registry")
         champion = self.registry.get_version(version_id)
         self.store.alias("champion", champion.artifact)
+        crash_point("control.after_alias")
         return self._announce(PromotionKind.PROMOTE, reason, actor)
 
-    def rollback(self, *, reason: str, actor: str, to_version: int | None = None) -> ServingChange:
-        """Reject the champion and go back to the previous one (or ``to_version``)."""
-        promotion = self.registry.rollback(reason=reason, actor=actor, to_version=to_version)
+    def rollback(
+        self,
+        *,
+        reason: str,
+        actor: str,
+        to_version: int | None = None,
+        expected_champion: int | None = None,
+    ) -> ServingChange:
+        """Reject the champion and go back to the previous one (or ``to_version``).
+
+        ``expected_champion``: the champion to roll back. If it was already rolled back (a
+        retry after a crash), nothing is rolled back again: the remaining steps are
+        completed. If another version became champion meanwhile, ChampionChanged.
+        """
+        promotion = self.registry.rollback(
+            reason=reason, actor=actor, to_version=to_version, expected_champion=expected_champion
+        )
+        crash_point("control.after_registry")
         assert promotion.to_version is not None
         self.store.alias("champion", self.registry.get_version(promotion.to_version).artifact)
+        crash_point("control.after_alias")
         return self._announce(PromotionKind.ROLLBACK, reason, actor)
 
     def pin(
@@ -61,12 +98,14 @@ class ControlPlane:
     ) -> ServingChange:
         """Serve ``version_id`` everywhere until unpinned (or ``expires_at``); blocks promotions."""
         self.registry.pin(version_id, actor=actor, reason=reason, expires_at=expires_at)
+        crash_point("control.after_registry")
         return self._announce(PromotionKind.PIN, reason, actor)
 
     def unpin(self, *, reason: str, actor: str) -> ServingChange:
         """Release the pin; the scorers go back to the champion."""
         if self.registry.unpin(actor=actor, reason=reason) is None:
             raise ArenaError("no pin to release")
+        crash_point("control.after_registry")
         return self._announce(PromotionKind.UNPIN, reason, actor)
 
     def bootstrap(
@@ -103,6 +142,46 @@ class ControlPlane:
     def announce_serving(self, *, reason: str, actor: str) -> ServingChange:
         """Re-publish what should be served now (e.g. after a pin expired on its own)."""
         return self._announce(PromotionKind.PROMOTE, reason, actor)
+
+    def reconcile(self, *, actor: str) -> ServingChange | None:
+        """Make the aliases and the control topic agree with the registry.
+
+        Re-points both aliases, and re-announces what the registry says to serve when the
+        control topic's last event names another version or artifact (a crash between the
+        steps of a change, or a pin that expired on its own). Returns the announcement, or
+        None when the control topic already agreed (or there is nothing to serve yet).
+        """
+        serving = self.registry.serving_version()
+        if serving is None:
+            return None
+        champion = self.registry.champion()
+        if champion is not None and self.store.resolve_alias("champion") != champion.artifact:
+            self.store.alias("champion", champion.artifact)
+        last = self.last_event()
+        if last is not None and (last.version, last.sha256) == (
+            serving.id,
+            serving.artifact.sha256,
+        ):
+            if self.store.resolve_alias("serving") != serving.artifact:
+                self.store.alias("serving", serving.artifact)
+            return None
+        said = f"version {last.version}" if last is not None else "nothing"
+        reason = (
+            f"reconciled: the registry serves version {serving.id}, the control topic said {said}"
+        )
+        log.warning("%s", reason)
+        return self._announce(PromotionKind.PROMOTE, reason, actor)
+
+    def last_event(self) -> ModelEvent | None:
+        """The control topic's last ModelEvent (None when empty or when it is malformed)."""
+        value = latest_value(self._kafka, self._kafka.model_topic)
+        if value is None:
+            return None
+        try:
+            return decode_model_event(value)
+        except InvalidEvent as exc:
+            log.error("the control topic's last event is malformed: %s", exc.reason)
+            return None
 
     def _announce(self, action: PromotionKind, reason: str, actor: str) -> ServingChange:
         serving = self.registry.serving_version()

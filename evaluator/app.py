@@ -22,7 +22,7 @@ from arena.config import Settings
 from arena.control import ControlPlane
 from arena.join import LabelJoiner
 from arena.labeled_stream import open_labeled_stream
-from evaluator.rounds import Evaluator, EvaluatorHandle
+from evaluator.rounds import ACTOR, Evaluator, EvaluatorHandle
 from storage.artifacts import ArtifactStore
 from storage.db import make_engine
 from storage.registry import Registry
@@ -52,14 +52,18 @@ def run_evaluator(
         resources.callback(consumer.close)
         consumer.subscribe([kafka.image_topic, kafka.label_topic])
         stream = open_labeled_stream(settings, store, joiner, resources, cfg.batch_size)
+        control.reconcile(actor=ACTOR)  # a change a crash left half done is completed first
         handle.started.set()
-        last = time.monotonic()
+        last = last_reconcile = time.monotonic()
 
         def evaluate_if_due() -> None:
-            nonlocal last
+            nonlocal last, last_reconcile
             if time.monotonic() - last >= cfg.interval_s:
                 evaluator.evaluate()
                 last = time.monotonic()
+            if time.monotonic() - last_reconcile >= cfg.reconcile_interval_s:
+                control.reconcile(actor=ACTOR)
+                last_reconcile = time.monotonic()
 
         def handle_batch(messages: list[Message]) -> None:
             # Malformed labels are the trainer's to dead-letter (see LabeledStream).

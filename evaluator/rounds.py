@@ -146,7 +146,12 @@ class Evaluator:
                     challenger.id, {"would_promote": 1.0}, len(selection), now, "blocked_by_pin"
                 )
         elif action.promote:
-            self.control.promote(challenger.id, reason=action.reason, actor=ACTOR)
+            self.control.promote(
+                challenger.id,
+                reason=action.reason,
+                actor=ACTOR,
+                expected_champion=champion.id,
+            )
             self.handle.promotions.append(challenger.id)
             self.start_probation(old=champion, new=challenger)
         else:
@@ -184,7 +189,12 @@ class Evaluator:
         self.handle.decisions.append(f"probation v{p.new.id}: {verdict.reason}")
         if verdict.rollback:
             log.warning("rolling back v%d: %s", p.new.id, verdict.reason)
-            self.control.rollback(reason=verdict.reason, actor=ACTOR, to_version=p.old.id)
+            self.control.rollback(
+                reason=verdict.reason,
+                actor=ACTOR,
+                to_version=p.old.id,
+                expected_champion=p.new.id,
+            )
             self.handle.rollbacks.append(p.new.id)
 
     def _write(

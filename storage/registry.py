@@ -20,7 +20,7 @@ from storage.domain import (
     PromotionKind,
     VersionStatus,
 )
-from storage.errors import RegistryError, UnknownVersion
+from storage.errors import ChampionChanged, RegistryError, UnknownVersion
 from storage.lineage import previous_champion
 from storage.orm import EvaluationRow, ModelVersionRow, PinRow, PromotionRow
 
@@ -86,21 +86,46 @@ class Registry:
         reason: str,
         actor: str,
         kind: PromotionKind = PromotionKind.PROMOTE,
+        expected_champion: int | None = None,
     ) -> Promotion:
         """Make ``to_version`` the champion in one transaction, with its audit row.
 
-        The old champion becomes retired, or rejected when ``kind`` is a rollback.
+        The old champion becomes retired, or rejected when ``kind`` is a rollback. With
+        ``expected_champion``, a compare-and-set: the change applies only if that version
+        is the champion; if this very change was already made from it (a retry), the audit
+        row of that change is returned and nothing happens again; else ChampionChanged.
         """
         if kind not in (PromotionKind.PROMOTE, PromotionKind.ROLLBACK):
             raise RegistryError(f"set_champion() records champion changes, not {kind.value}")
         with self._sessions.begin() as session:
             session.execute(_CHANGE_LOCK)
+            if expected_champion is not None:
+                done = _expect_champion(session, expected_champion, kind, to_version)
+                if done is not None:
+                    return done
             return _change_champion(session, to_version, reason=reason, actor=actor, kind=kind)
 
-    def rollback(self, *, reason: str, actor: str, to_version: int | None = None) -> Promotion:
-        """Reject the champion and go back to ``to_version`` or else the previous good champion."""
+    def rollback(
+        self,
+        *,
+        reason: str,
+        actor: str,
+        to_version: int | None = None,
+        expected_champion: int | None = None,
+    ) -> Promotion:
+        """Reject the champion and go back to ``to_version`` or else the previous good champion.
+
+        With ``expected_champion`` (the version to roll back), a retry after the rollback
+        was made returns the audit row of that rollback instead of rolling back again.
+        """
         with self._sessions.begin() as session:
             session.execute(_CHANGE_LOCK)
+            if expected_champion is not None:
+                done = _expect_champion(
+                    session, expected_champion, PromotionKind.ROLLBACK, to_version
+                )
+                if done is not None:
+                    return done
             current = _champion_row(session)
             if current is None:
                 raise RegistryError("no champion to roll back")
@@ -262,6 +287,36 @@ def _change_champion(
     session.flush()
     session.refresh(row)
     return row.to_domain()
+
+
+def _expect_champion(
+    session: Session, expected: int, kind: PromotionKind, to_version: int | None
+) -> Promotion | None:
+    """Check a compare-and-set: None when ``expected`` is the champion (go ahead); the
+    earlier audit row when this change was already made from it (a retry); else raise."""
+    current = _champion_row(session)
+    if current is not None and current.id == expected:
+        return None
+    last = session.scalars(
+        select(PromotionRow)
+        .where(PromotionRow.kind.in_([PromotionKind.PROMOTE.value, PromotionKind.ROLLBACK.value]))
+        .order_by(PromotionRow.id.desc())
+        .limit(1)
+    ).one_or_none()
+    if (
+        last is not None
+        and current is not None
+        and last.kind == kind.value
+        and last.from_version == expected
+        and last.to_version == current.id
+        and (to_version is None or to_version == current.id)
+    ):
+        return last.to_domain()
+    now = current.id if current is not None else "none"
+    raise ChampionChanged(
+        f"expected version {expected} to be the champion, but the champion is {now}: "
+        "nothing was changed"
+    )
 
 
 def _release_pin(session: Session) -> int | None:

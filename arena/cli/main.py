@@ -45,3 +45,7 @@ def run() -> None:
     except ArenaError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         sys.exit(2)
+
+
+if __name__ == "__main__":
+    run()

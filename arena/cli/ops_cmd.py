@@ -1,4 +1,5 @@
-"""Operators and analysts: ``arena pin | unpin | rollback | models | history | bootstrap``."""
+"""Operators and analysts: ``arena pin | unpin | rollback | reconcile | models | history |
+bootstrap``."""
 
 from __future__ import annotations
 
@@ -88,11 +89,29 @@ def register(app: typer.Typer) -> None:
         reason: str = typer.Option(..., "--reason"),
         to: int | None = typer.Option(None, "--to", help="Version (default: previous champion)."),
         actor: str = typer.Option("operator", "--actor"),
+        expect: int | None = typer.Option(
+            None,
+            "--expect-champion",
+            help="Roll back only this champion; a retry after it was rolled back does nothing "
+            "twice (use it in scripts that retry).",
+        ),
     ) -> None:
         """Reject the champion and go back to the previous one."""
         with control_plane() as control:
-            change = control.rollback(reason=reason, actor=actor, to_version=to)
+            change = control.rollback(
+                reason=reason, actor=actor, to_version=to, expected_champion=expect
+            )
         console.print(f"rolled back: scorers now serve version {change.version.id}")
+
+    @app.command("reconcile")
+    def reconcile_cmd(actor: str = typer.Option("operator", "--actor")) -> None:
+        """Make the MinIO aliases and the control topic agree with the registry."""
+        with control_plane() as control:
+            change = control.reconcile(actor=actor)
+        if change is None:
+            console.print("in agreement: nothing to announce")
+        else:
+            console.print(f"re-announced: scorers now serve version {change.version.id}")
 
     @app.command("models")
     def models_cmd(

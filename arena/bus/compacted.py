@@ -1,0 +1,52 @@
+"""The latest record of a one-partition compacted topic, such as the control topic."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+
+from arena.bus.broker_log import as_bus_error, log_broker_error
+from arena.config import KafkaSettings
+from arena.errors import BusError
+
+
+def latest_value(kafka: KafkaSettings, topic: str, *, timeout_s: float = 15.0) -> bytes | None:
+    """The value of the last committed record of ``topic`` (partition 0); None when empty.
+
+    Reads to the end of the partition, which the consumer signals with an end-of-partition
+    event: unlike comparing offsets with the high watermark, that also ends when the last
+    offset is a transaction marker, which no message ever occupies.
+
+    Raises:
+        BusError: retriable, when the end was not reached within ``timeout_s``.
+    """
+    consumer = Consumer(
+        {
+            "bootstrap.servers": kafka.bootstrap,
+            "group.id": f"arena-latest-{uuid.uuid4().hex[:12]}",  # never commits
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "isolation.level": "read_committed",
+            "error_cb": log_broker_error,
+        }
+    )
+    deadline = time.monotonic() + timeout_s
+    try:
+        consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+        latest: bytes | None = None
+        while time.monotonic() < deadline:
+            for msg in consumer.consume(num_messages=500, timeout=0.5):
+                err = msg.error()
+                if err is None:
+                    latest = msg.value()
+                elif err.code() == KafkaError._PARTITION_EOF:
+                    return latest
+                elif err.fatal():
+                    raise BusError(f"reading {topic}: {err.str()}")
+        raise BusError(f"reading {topic}: its end not reached in {timeout_s:.0f} s", retriable=True)
+    except KafkaException as exc:
+        raise as_bus_error(exc, f"reading {topic}") from exc
+    finally:
+        consumer.close()
