@@ -25,6 +25,7 @@ from arena.labeled_stream import open_labeled_stream
 from evaluator.rounds import ACTOR, Evaluator, EvaluatorHandle
 from storage.artifacts import ArtifactStore
 from storage.db import make_engine
+from storage.probations import Probations
 from storage.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -42,8 +43,9 @@ def run_evaluator(
         resources.callback(store.close)
         producer = make_producer(kafka)
         resources.callback(producer.flush, 10)
-        control = ControlPlane(Registry(make_engine(settings.db)), store, producer, kafka)
-        evaluator = Evaluator(settings, control, store, handle)
+        engine = make_engine(settings.db)
+        control = ControlPlane(Registry(engine), store, producer, kafka)
+        evaluator = Evaluator(settings, control, store, handle, Probations(engine))
         joiner = LabelJoiner(settings.labels.join_ttl_s, settings.labels.join_capacity)
         # At-most-once is right here: the window only needs recent events, not every one.
         consumer = BatchConsumer(

@@ -21,8 +21,9 @@ from evaluator.policy import PromotionPolicy
 from evaluator.probation import ProbationMonitor
 from evaluator.service import EvaluationWindow, decide_action
 from storage.artifacts import ArtifactStore
-from storage.domain import Evaluation, ModelVersion, VersionStatus
+from storage.domain import Evaluation, ModelVersion, ProbationOutcome, VersionStatus
 from storage.model_loader import ModelLoader
+from storage.probations import Probations
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ class Evaluator:
         control: ControlPlane,
         store: ArtifactStore,
         handle: EvaluatorHandle,
+        probations: Probations,
     ) -> None:
         cfg = settings.evaluator
         self.cfg = cfg
@@ -69,10 +71,31 @@ class Evaluator:
         self.policy = PromotionPolicy(
             cfg.min_samples, cfg.min_margin, cfg.significance, cfg.max_recall_drop
         )
-        self.probation: Probation | None = None
+        self.probations = probations
         self.handle = handle
         self._window_start = datetime.now(UTC)
         self._pinned: int | None = None  # the version pinned at the previous round
+        self.probation: Probation | None = self._resumed_probation()
+
+    def _resumed_probation(self) -> Probation | None:
+        """The probation a previous run of the evaluator left open, with what it observed."""
+        saved = self.probations.current()
+        if saved is None:
+            return None
+        monitor = ProbationMonitor(self.cfg.probation_labels, self.cfg.significance)
+        for new_ok, old_ok in zip(saved.new_correct, saved.old_correct, strict=True):
+            monitor.add(new_ok, old_ok)
+        log.info(
+            "resuming the probation of v%d against v%d (%d labels so far)",
+            saved.new_version,
+            saved.old_version,
+            len(monitor),
+        )
+        return Probation(
+            self.registry.get_version(saved.old_version),
+            self.registry.get_version(saved.new_version),
+            monitor,
+        )
 
     def add(self, example: LabeledExample | None) -> None:
         if example is None:
@@ -161,6 +184,7 @@ class Evaluator:
     def start_probation(self, *, old: ModelVersion, new: ModelVersion) -> None:
         """Watch ``new`` against ``old`` on the next fresh labels; roll back if it is worse."""
         monitor = ProbationMonitor(self.cfg.probation_labels, self.cfg.significance)
+        self.probations.open(new_version=new.id, old_version=old.id)
         self.probation = Probation(old, new, monitor)
 
     def _check_probation(self, champion: ModelVersion) -> None:
@@ -168,6 +192,8 @@ class Evaluator:
         assert p is not None
         if champion.id != p.new.id:  # an operator changed the champion meanwhile
             self.probation = None
+            reason = f"the champion became version {champion.id}"
+            self.probations.close(p.new.id, ProbationOutcome.CANCELLED, reason)
             return
         fresh = [
             e
@@ -182,11 +208,13 @@ class Evaluator:
             old_ok = self.models.model(p.old).predict_proba(images).argmax(axis=1) == labels
             for n_ok, o_ok in zip(new_ok.tolist(), old_ok.tolist(), strict=True):
                 p.monitor.add(n_ok, o_ok)
+            self.probations.record(p.new.id, *p.monitor.pairs())
         verdict = p.monitor.verdict()
         if not verdict.done:
             return
         self.probation = None
         self.handle.decisions.append(f"probation v{p.new.id}: {verdict.reason}")
+        outcome = ProbationOutcome.ROLLED_BACK if verdict.rollback else ProbationOutcome.KEPT
         if verdict.rollback:
             log.warning("rolling back v%d: %s", p.new.id, verdict.reason)
             self.control.rollback(
@@ -196,6 +224,7 @@ class Evaluator:
                 expected_champion=p.new.id,
             )
             self.handle.rollbacks.append(p.new.id)
+        self.probations.close(p.new.id, outcome, verdict.reason)
 
     def _write(
         self, version_id: int, metrics: dict[str, float], n: int, now: datetime, role: str

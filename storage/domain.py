@@ -125,3 +125,26 @@ class Pin:
         if self.released_at is not None and self.released_at <= when:
             return False
         return self.expires_at is None or when < self.expires_at
+
+
+class ProbationOutcome(StrEnum):
+    OPEN = "open"  # still watching
+    KEPT = "kept"  # the new champion held up
+    ROLLED_BACK = "rolled_back"  # it was significantly worse: rolled back
+    CANCELLED = "cancelled"  # an operator changed the champion meanwhile
+
+
+@dataclass(frozen=True, slots=True)
+class Probation:
+    """A new champion watched against the one it replaced, on fresh labeled events.
+
+    ``new_correct[i]`` / ``old_correct[i]``: whether each model got the i-th event right.
+    """
+
+    new_version: int
+    old_version: int
+    started_at: datetime
+    new_correct: tuple[bool, ...] = ()
+    old_correct: tuple[bool, ...] = ()
+    outcome: ProbationOutcome = ProbationOutcome.OPEN
+    reason: str = ""

@@ -32,6 +32,8 @@ from storage.domain import (
     ModelVersion,
     OffsetRange,
     Pin,
+    Probation,
+    ProbationOutcome,
     Promotion,
     PromotionKind,
     VersionStatus,
@@ -194,4 +196,42 @@ class PinRow(Base):
             created_at=self.created_at,
             expires_at=self.expires_at,
             released_at=self.released_at,
+        )
+
+
+_OUTCOMES = ", ".join(f"'{o.value}'" for o in ProbationOutcome)
+
+
+class ProbationRow(Base):
+    """One probation per promoted version; at most one open (a partial unique index)."""
+
+    __tablename__ = "probations"
+    __table_args__ = (
+        CheckConstraint(f"outcome IN ({_OUTCOMES})", name="outcome"),
+        Index(
+            "uq_probations_one_open",
+            text("(outcome = 'open')"),
+            unique=True,
+            postgresql_where=text("outcome = 'open'"),
+        ),
+    )
+
+    new_version: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), primary_key=True)
+    old_version: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    started_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    new_correct: Mapped[list[bool]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    old_correct: Mapped[list[bool]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    outcome: Mapped[str] = mapped_column(server_default=ProbationOutcome.OPEN.value)
+    reason: Mapped[str] = mapped_column(server_default="")
+    closed_at: Mapped[datetime | None]
+
+    def to_domain(self) -> Probation:
+        return Probation(
+            new_version=self.new_version,
+            old_version=self.old_version,
+            started_at=self.started_at,
+            new_correct=tuple(bool(x) for x in self.new_correct),
+            old_correct=tuple(bool(x) for x in self.old_correct),
+            outcome=ProbationOutcome(self.outcome),
+            reason=self.reason,
         )
