@@ -63,7 +63,7 @@ class LabeledStream:
             except InvalidEvent as exc:
                 out.bad_labels.append((record, exc.reason))
                 continue
-            example = self.joiner.add_label(label.event_id, label.label)
+            example = self.joiner.add_label(label.event_id, label.label, position_of(record))
             if example is not None:
                 out.examples.append(example)
         self.joiner.expire()

@@ -16,7 +16,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from confluent_kafka import Message, TopicPartition
+from confluent_kafka import Message
 
 from arena.bus.consumer import BatchConsumer
 from arena.bus.dlq import dead_letter_record
@@ -32,6 +32,7 @@ from storage.db import make_engine
 from storage.domain import ModelVersion
 from storage.registry import Registry
 from trainer.fine_tune import Trainer
+from trainer.service import committable
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ def run_trainer(settings: Settings, stop: StopFlag, handle: TrainerHandle | None
             handle.fine_tunes += 1
             handle.registered.append(version)
             flush_or_raise(dlq, 30)
-            consumer.commit([TopicPartition(t, p, o + 1) for (t, p), o in seen.items()])
+            consumer.commit(committable(seen, trainer.joiner.pending_floor()))
 
         BatchLoop(
             consumer, batch_size=cfg.batch_size, batch_timeout_s=cfg.batch_timeout_ms / 1000

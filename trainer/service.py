@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from confluent_kafka import TopicPartition
+
 from arena.holdout import is_holdout
 from arena.join import LabeledExample
 from trainer.replay import ReplayBuffer, TrainingSet
@@ -83,3 +85,14 @@ class TrainingIntake:
         self._buffer.mark_trained()
         self._trigger.reset()
         return training_set
+
+
+def committable(
+    seen: dict[tuple[str, int], int], pending_floor: dict[tuple[str, int], int]
+) -> list[TopicPartition]:
+    """Offsets safe to commit: past what was read, but never past a record still waiting
+    for its join partner (it must be read again after a crash, or its example is lost)."""
+    return [
+        TopicPartition(t, p, min(last + 1, pending_floor.get((t, p), last + 1)))
+        for (t, p), last in seen.items()
+    ]
