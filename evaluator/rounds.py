@@ -22,6 +22,7 @@ from evaluator.probation import ProbationMonitor
 from evaluator.service import EvaluationWindow, decide_action
 from storage.artifacts import ArtifactStore
 from storage.domain import Evaluation, ModelVersion, ProbationOutcome, VersionStatus
+from storage.errors import ChampionChanged
 from storage.model_loader import ModelLoader
 from storage.probations import Probations
 
@@ -169,14 +170,22 @@ class Evaluator:
                     challenger.id, {"would_promote": 1.0}, len(selection), now, "blocked_by_pin"
                 )
         elif action.promote:
-            self.control.promote(
-                challenger.id,
-                reason=action.reason,
-                actor=ACTOR,
-                expected_champion=champion.id,
-            )
-            self.handle.promotions.append(challenger.id)
+            # Probation first: if the promotion's later steps fail (an outage), the restarted
+            # round still watches the new champion; if it never happened, it is cancelled.
             self.start_probation(old=champion, new=challenger)
+            try:
+                self.control.promote(
+                    challenger.id,
+                    reason=action.reason,
+                    actor=ACTOR,
+                    expected_champion=champion.id,
+                )
+            except ChampionChanged as exc:
+                self.probation = None
+                self.probations.close(challenger.id, ProbationOutcome.CANCELLED, str(exc))
+                log.warning("v%d not promoted: %s", challenger.id, exc)
+                return
+            self.handle.promotions.append(challenger.id)
         else:
             self.registry.reject(challenger.id, f"lost its evaluation: {decision.reason}")
             log.info("v%d rejected: %s", challenger.id, decision.reason)

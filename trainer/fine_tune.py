@@ -41,12 +41,20 @@ class Trainer:
         self.intake = TrainingIntake(self.buffer, self.trigger, labels.holdout_percent)
         self.timer_fired = threading.Event()
         self._own_line: ModelFlavor | None = None  # last challenger, when flavors differ
+        self._unfinished: TrainingSet | None = None  # taken, but its fine-tune failed
 
     def add(self, example: LabeledExample | None) -> None:
         if example is not None:
             self.intake.offer(example)
 
     def take_training_set(self) -> TrainingSet | None:
+        """The training set of the next fine-tune, when one is due.
+
+        A set whose fine-tune failed (PostgreSQL or MinIO unreachable) comes back first, so
+        an outage delays a challenger but never drops its examples.
+        """
+        if self._unfinished is not None:
+            return self._unfinished
         if self.timer_fired.is_set() and self.trigger.new_labels > 0:
             self.timer_fired.clear()
             self.trigger.on_labels(self.settings.trainer.finetune_every_labels)  # force it due
@@ -55,11 +63,13 @@ class Trainer:
     def fine_tune(self, ts: TrainingSet) -> ModelVersion | None:
         """Train a challenger on ``ts`` from the champion; upload, then register it."""
         cfg = self.settings.trainer
+        self._unfinished = ts
         champion = self.registry.champion()
         if champion is None:
             log.warning(
                 "no champion yet: nothing to fine-tune from; %d examples wait", len(ts.labels)
             )
+            self._unfinished = None
             return None
         if champion.flavor == cfg.flavor:
             base = self.models.model(champion)
@@ -84,6 +94,7 @@ class Trainer:
                 "holdout_percent": self.settings.labels.holdout_percent,
             },
         )
+        self._unfinished = None
         log.info(
             "registered challenger v%d (%s) from champion v%d on %d examples",
             version.id,

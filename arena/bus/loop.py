@@ -16,11 +16,12 @@ from arena.bus.backoff import Backoff
 from arena.bus.consumer import BatchConsumer
 from arena.bus.stop import StopFlag
 from arena.errors import BusError
+from arena.outages import outage_cause
 
 logger = logging.getLogger(__name__)
 
 BatchHandler = Callable[[list[Message]], None]
-RetryHook = Callable[[BusError], None]
+RetryHook = Callable[[Exception], None]
 
 
 def run_until_stopped(
@@ -32,19 +33,23 @@ def run_until_stopped(
 ) -> None:
     """Call ``step`` until ``stop`` is set.
 
-    A retriable BusError is logged, reported to ``on_retry`` and retried after an
-    exponential back-off (cut short by ``stop``); anything else is raised, since only a
-    new client, or a new process, can recover from it.
+    A retriable BusError, or an outage of a server (PostgreSQL, the object store: see
+    ``arena.outages``), is logged, reported to ``on_retry`` and retried after an exponential
+    back-off (cut short by ``stop``); anything else is raised, since only a new client, or
+    a new process, can recover from it.
     """
     backoff = backoff or Backoff()
     while not stop.is_set():
         try:
             step()
-        except BusError as exc:
-            if not exc.retriable:
+        except Exception as exc:
+            retriable = (
+                exc.retriable if isinstance(exc, BusError) else outage_cause(exc) is not None
+            )
+            if not retriable:
                 raise
             delay = backoff.next_delay()
-            logger.warning("batch failed, retrying in %.2fs: %s", delay, exc)
+            logger.warning("batch failed, retrying in %.2fs: %s", delay, outage_cause(exc) or exc)
             if on_retry is not None:
                 on_retry(exc)
             stop.wait(delay)
