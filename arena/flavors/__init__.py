@@ -11,7 +11,7 @@ from typing import cast
 
 from arena.flavors.base import FlavorFactory, ModelFlavor
 
-__all__ = ["FLAVORS", "ModelFlavor", "flavor_factory", "load_model", "new_model"]
+__all__ = ["FLAVORS", "N_CLASSES", "ModelFlavor", "flavor_factory", "load_model", "new_model"]
 
 FLAVORS: dict[str, str] = {
     "keras": "arena.flavors.keras_cnn:KerasCnn",
@@ -21,6 +21,8 @@ FLAVORS: dict[str, str] = {
 """Registry: flavor name -> ``module:class`` implementing ``FlavorFactory``."""
 
 DEFAULT_INPUT_SHAPE = (28, 28)
+N_CLASSES = 10
+"""The classes every model is created with (digits 0..9); labels outside them are refused."""
 
 
 def flavor_factory(flavor: str) -> FlavorFactory:
@@ -38,7 +40,7 @@ def flavor_factory(flavor: str) -> FlavorFactory:
 def new_model(
     flavor: str,
     *,
-    n_classes: int = 10,
+    n_classes: int = N_CLASSES,
     input_shape: tuple[int, int] = DEFAULT_INPUT_SHAPE,
     seed: int = 0,
 ) -> ModelFlavor:
