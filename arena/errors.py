@@ -18,6 +18,27 @@ class InvalidEvent(ArenaError):
         self.reason = reason
 
 
+def reason_of(exc: BaseException) -> str:
+    """Why an event is poison, for the DLQ's ``error`` header.
+
+    An InvalidEvent's own reason; for anything else raised while handling one event (a
+    library refusing its input: ``ValueError``, ``NotImplementedError``, ...) its type and
+    message, so the dead letter names the exact failure.
+    """
+    if isinstance(exc, InvalidEvent):
+        return exc.reason
+    return f"{type(exc).__name__}: {exc}"
+
+
+class InfrastructureUnavailable(ArenaError):
+    """A server Arena depends on (the object store) cannot be reached or failed on its side.
+
+    Connection refused, timeouts, HTTP 5xx, throttling, rejected service credentials: the
+    event that needed it is not at fault, so this is never poison. The batch is aborted,
+    rewound and retried after a back-off.
+    """
+
+
 class ArtifactIntegrityError(ArenaError):
     """A downloaded model artifact does not match the sha256 (or size) the registry recorded."""
 

@@ -1,5 +1,9 @@
 """Turn a batch of Kafka records into model input: decode, fetch references, fill one
-preallocated float32 array. Poison records come back with their reason, never dropped."""
+preallocated float32 array. Poison records come back with their reason, never dropped.
+
+Anything raised while decoding, fetching or converting ONE record makes that record poison;
+only an unreachable store (``image_source.UNAVAILABLE``) fails the batch, to be retried.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from arena.bus.records import KafkaMessage
-from arena.errors import InvalidEvent
+from arena.errors import InvalidEvent, reason_of
 from arena.events import ImageEvent, decode_image_event
 from arena.image_source import ImageSource
 from arena.images import F32Images, decode_into
@@ -43,6 +47,8 @@ class BatchDecoder:
                 parsed.append((record, decode_image_event(record.value())))
             except InvalidEvent as exc:
                 batch.dead.append((record, exc.reason))
+            except Exception as exc:
+                batch.dead.append((record, f"image event: {reason_of(exc)}"))
         payloads = self._source.payloads([event for _, event in parsed])
         n = 0
         for (record, event), payload in zip(parsed, payloads, strict=True):
@@ -53,6 +59,9 @@ class BatchDecoder:
                 decode_into(event, payload, self._buffer[n])
             except InvalidEvent as exc:
                 batch.dead.append((record, exc.reason))
+                continue
+            except Exception as exc:
+                batch.dead.append((record, f"image {event.event_id}: {reason_of(exc)}"))
                 continue
             batch.events.append(event)
             batch.records.append(record)

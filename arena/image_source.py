@@ -5,6 +5,11 @@ A reference is ``s3://bucket/key`` (the whole object), ``s3://bucket/key?bytes=S
 object), or a file path, which must resolve inside the configured image root: a path outside
 it is refused, never read.
 
+What fails while fetching one event's bytes is that event's fault (poison), with one
+exception: a store that cannot be reached or fails on its side (``InfrastructureUnavailable``,
+or the builtin ``ConnectionError`` / ``TimeoutError``) is no event's fault, so it propagates
+and the whole batch is retried.
+
 A batch's ranged references to one object are fetched with one ranged read covering them
 all (or a few, when they span more than ``MAX_COALESCED_BYTES``): a GET costs ~1.8 ms
 whatever its size, so one GET per image caps the claim-check rate near 650 images/s.
@@ -21,7 +26,7 @@ from functools import partial
 from pathlib import Path
 from typing import Protocol
 
-from arena.errors import InvalidEvent
+from arena.errors import InfrastructureUnavailable, InvalidEvent, reason_of
 from arena.events import ImageEvent
 
 log = logging.getLogger(__name__)
@@ -31,10 +36,17 @@ MAX_COALESCED_BYTES = 16 * 1024 * 1024
 
 _RANGE = re.compile(r"bytes=([0-9]{1,15})-([0-9]{1,15})")
 _Resolved = list[tuple[int, bytes | InvalidEvent]]
+UNAVAILABLE = (InfrastructureUnavailable, ConnectionError, TimeoutError)
+"""What a read may raise that is the infrastructure's fault, never the event's: retry."""
 
 
 class ObjectReader(Protocol):
-    """Reads objects: LookupError when one does not exist; anything else is retryable."""
+    """Reads objects.
+
+    Raises ``InfrastructureUnavailable`` (or ``ConnectionError`` / ``TimeoutError``) when the
+    store cannot serve the request: retried. ``LookupError`` when the object does not exist,
+    and anything else (an invalid bucket name, access denied, ...), make the event poison.
+    """
 
     def read_object(self, bucket: str, key: str) -> bytes: ...
 
@@ -135,11 +147,17 @@ class ImageSource:
 
         One read per whole-object reference or file, one ranged read per object (per
         ``max_coalesced_bytes``) for ranged references; run on the thread pool.
+
+        Raises:
+            InfrastructureUnavailable: (or another of ``UNAVAILABLE``) the store cannot be
+                reached: no event is at fault, the caller retries the batch.
         """
         return self._resolve(events, lambda jobs: self._pool.map(lambda job: job(), jobs))
 
     def fetch(self, event: ImageEvent) -> bytes:
-        """One image's bytes; InvalidEvent when the reference is bad or the object missing."""
+        """One image's bytes; InvalidEvent when the event is poison (bad reference, missing
+        object, ...), InfrastructureUnavailable (or another of ``UNAVAILABLE``) when the store
+        is down."""
         result = self._resolve([event], lambda jobs: (job() for job in jobs))[0]
         if isinstance(result, InvalidEvent):
             raise result
@@ -192,17 +210,19 @@ class ImageSource:
         assert self._objects is not None  # _locate refused the event otherwise
         try:
             return [(i, self._objects.read_object(target.bucket, target.key))]
-        except LookupError as exc:
-            # A missing object is the event's fault (poison); a store that is down is
-            # not, so any other error propagates and the batch is retried.
-            return [(i, _missing(event, target.bucket, target.key, exc))]
+        except UNAVAILABLE:
+            raise  # no event's fault: the batch is retried
+        except Exception as exc:
+            return [(i, _refused(event, target.bucket, target.key, exc))]
 
     def _span_job(self, bucket: str, key: str, span: _Span) -> _Resolved:
         assert self._objects is not None
         try:
             data = self._objects.read_range(bucket, key, span.start, span.end - span.start + 1)
-        except LookupError as exc:
-            return [(w.index, _missing(w.event, bucket, key, exc)) for w in span.wanted]
+        except UNAVAILABLE:
+            raise
+        except Exception as exc:
+            return [(w.index, _refused(w.event, bucket, key, exc)) for w in span.wanted]
         results: _Resolved = []
         for w in span.wanted:
             lo, hi = w.start - span.start, w.end - span.start + 1
@@ -226,6 +246,10 @@ class ImageSource:
             return [(i, self._read_file(event, ref))]
         except InvalidEvent as exc:
             return [(i, exc)]
+        except UNAVAILABLE:
+            raise
+        except Exception as exc:  # e.g. ValueError for a NUL byte in the path
+            return [(i, _poison(f"image {event.event_id}: file reference {ref!r}", exc))]
 
     def _read_file(self, event: ImageEvent, ref: str) -> bytes:
         if self._root is None:
@@ -237,13 +261,24 @@ class ImageSource:
             raise InvalidEvent(f"image {event.event_id}: path {ref!r} escapes the image root")
         try:
             return path.read_bytes()
+        except UNAVAILABLE:
+            raise  # a network file system that does not answer: retried
         except OSError as exc:
             raise InvalidEvent(
                 f"image {event.event_id}: cannot read {ref}: {exc.strerror}"
             ) from exc
 
 
-def _missing(event: ImageEvent, bucket: str, key: str, cause: LookupError) -> InvalidEvent:
-    error = InvalidEvent(f"image {event.event_id}: no such object s3://{bucket}/{key}")
+def _refused(event: ImageEvent, bucket: str, key: str, cause: Exception) -> InvalidEvent:
+    """The poison verdict on an event whose object could not be read, naming the cause."""
+    if isinstance(cause, LookupError):
+        error = InvalidEvent(f"image {event.event_id}: no such object s3://{bucket}/{key}")
+        error.__cause__ = cause
+        return error
+    return _poison(f"image {event.event_id}: cannot read s3://{bucket}/{key}", cause)
+
+
+def _poison(what: str, cause: Exception) -> InvalidEvent:
+    error = InvalidEvent(f"{what}: {reason_of(cause)}")
     error.__cause__ = cause
     return error

@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from arena.errors import InvalidEvent
 from arena.events import ContentType, ImageEvent
@@ -48,8 +48,9 @@ def decode_into(event: ImageEvent, payload: bytes, out: F32Images) -> None:
             grey values in 0..1, resized to ``out.shape`` if needed.
 
     Raises:
-        InvalidEvent: the bytes are not a decodable image of the declared type, or a raw
-            payload's length does not match its declared height and width.
+        InvalidEvent: the bytes are not a decodable image of the declared type (whatever
+            Pillow raised, named in the reason), or a raw payload's length does not match
+            its declared height and width.
     """
     if out.ndim != 2 or out.dtype != np.float32:
         raise ValueError(f"out must be a float32 [H, W] slot, got {out.dtype} {out.shape}")
@@ -92,14 +93,10 @@ def _decode_encoded(event: ImageEvent, payload: bytes, out: F32Images) -> None:
             grey = image if image.mode == "L" else image.convert("L")
     except InvalidEvent:
         raise
-    except (
-        UnidentifiedImageError,
-        OSError,
-        ValueError,
-        SyntaxError,
-        Image.DecompressionBombError,
-        Image.DecompressionBombWarning,
-    ) as exc:
+    except Exception as exc:
+        # Pillow's plugins refuse bad input with whatever they like (UnidentifiedImageError,
+        # OSError, SyntaxError, NotImplementedError for a DDS pixel format, struct.error,
+        # the decompression-bomb warning we made an error, ...): all are the payload's fault.
         expected = "/".join(formats) if formats else "image"
         raise InvalidEvent(
             f"image {event.event_id}: payload is not a decodable {expected} "

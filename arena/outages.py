@@ -13,20 +13,7 @@ import sqlalchemy.exc
 import urllib3.exceptions
 from minio.error import S3Error, ServerError
 
-from arena.errors import ArenaError
-
-
-class InfrastructureUnavailable(ArenaError):
-    """A server Arena needs did not answer; the work is retried after a back-off.
-
-    ``cause`` is short and names the server (``postgresql: connection refused``): it is
-    what health and the logs show.
-    """
-
-    def __init__(self, cause: str) -> None:
-        super().__init__(cause)
-        self.cause = cause
-
+from arena.errors import InfrastructureUnavailable
 
 _NETWORK = (
     ConnectionError,  # refused, reset, aborted (OSError subclasses)
@@ -53,7 +40,7 @@ def outage_cause(exc: BaseException) -> str | None:
 
 def _direct_cause(exc: BaseException) -> str | None:
     if isinstance(exc, InfrastructureUnavailable):
-        return exc.cause
+        return _first_line(exc)
     if isinstance(exc, sqlalchemy.exc.DBAPIError) and (
         exc.connection_invalidated or isinstance(exc, sqlalchemy.exc.OperationalError)
     ):

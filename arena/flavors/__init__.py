@@ -32,7 +32,7 @@ INPUT_SHAPE = (28, 28)
 """The (height, width) every service decodes images to and every model takes: the one owner."""
 
 N_CLASSES = 10
-"""How many classes (digits 0..9) a model predicts, and a label may name."""
+"""The classes every model is created with (digits 0..9); labels outside them are refused."""
 
 
 def flavor_factory(flavor: str) -> FlavorFactory:

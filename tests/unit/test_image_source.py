@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from arena.errors import InvalidEvent
+from arena.errors import InfrastructureUnavailable, InvalidEvent
 from arena.events import ContentType, ImageEvent
 from arena.image_source import ImageSource, ObjectRange, parse_s3_reference, ranged_reference
 
@@ -20,12 +20,12 @@ class FakeObjects:
     def __init__(self, objects: dict[tuple[str, str], bytes]) -> None:
         self.objects = objects
         self.reads: list[tuple[str, str, int | None, int | None]] = []
-        self.broken: set[tuple[str, str]] = set()
+        self.broken: dict[tuple[str, str], Exception] = {}
         self._lock = threading.Lock()
 
     def _get(self, bucket: str, key: str) -> bytes:
         if (bucket, key) in self.broken:
-            raise ConnectionError("store is down")
+            raise self.broken[bucket, key]
         try:
             return self.objects[bucket, key]
         except KeyError:
@@ -226,15 +226,61 @@ def test_a_range_past_the_object_end_is_poison_for_those_events_only(
     assert len(objects.reads) == 1
 
 
-def test_other_errors_propagate_so_the_batch_is_retried(source_of: SourceFactory) -> None:
+@pytest.mark.parametrize(
+    "outage",
+    [
+        InfrastructureUnavailable("object store unreachable"),
+        ConnectionError("store is down"),
+        TimeoutError("read timed out"),
+    ],
+)
+def test_an_unreachable_store_propagates_so_the_batch_is_retried(
+    source_of: SourceFactory, outage: Exception
+) -> None:
     objects = FakeObjects({("b", "k"): b"0123456789"})
-    objects.broken.add(("b", "k"))
+    objects.broken[("b", "k")] = outage
     source = source_of(objects)
 
-    with pytest.raises(ConnectionError):
+    with pytest.raises(type(outage)):
         source.payloads([event("s3://b/k?bytes=0-3")])
-    with pytest.raises(ConnectionError):
+    with pytest.raises(type(outage)):
         source.payloads([event("s3://b/k")])
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [ValueError("invalid bucket name"), PermissionError("access denied"), RuntimeError("bug")],
+)
+def test_any_other_read_error_is_that_event_s_poison_and_the_rest_resolves(
+    source_of: SourceFactory, refusal: Exception
+) -> None:
+    objects = FakeObjects({("b", "k"): b"0123456789", ("b", "ok"): b"fine"})
+    objects.broken[("b", "k")] = refusal
+    source = source_of(objects)
+
+    results = source.payloads(
+        [event("s3://b/k?bytes=0-3", "ranged"), event("s3://b/k", "whole"), event("s3://b/ok")]
+    )
+
+    for result in results[:2]:
+        assert isinstance(result, InvalidEvent)
+        assert f"{type(refusal).__name__}: {refusal}" in result.reason
+        assert "s3://b/k" in result.reason
+    assert results[2] == b"fine"
+
+
+def test_a_nul_byte_in_a_file_reference_is_poison(tmp_path: Path) -> None:
+    (tmp_path / "a.png").write_bytes(b"file-bytes")
+    source = ImageSource(None, tmp_path, threads=1)
+    try:
+        bad, good = source.payloads([event("a\x00.png", "nul"), event("a.png")])
+    finally:
+        source.close()
+
+    assert isinstance(bad, InvalidEvent)
+    assert "ValueError" in bad.reason
+    assert "null byte" in bad.reason
+    assert good == b"file-bytes"
 
 
 def test_no_object_store_configured_is_poison(source_of: SourceFactory) -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import struct
 
 import numpy as np
 import pytest
@@ -134,6 +135,21 @@ def test_a_jpeg_declared_as_png_is_invalid() -> None:
 
     with pytest.raises(InvalidEvent, match="PNG"):
         decode_into(event(ContentType.PNG, payload), payload, slot())
+
+
+def dds_with_an_unknown_pixel_format() -> bytes:
+    """A DDS header Pillow recognises, then refuses with NotImplementedError."""
+    header = bytearray(120)
+    struct.pack_into("<3I", header, 0, 0x1007, 28, 28)  # flags, height, width
+    struct.pack_into("<4I", header, 68, 32, 0x4, int.from_bytes(b"ZZZZ", "little"), 0)
+    return b"DDS " + struct.pack("<I", 124) + bytes(header)
+
+
+def test_a_format_pillow_recognises_but_cannot_decode_is_invalid() -> None:
+    payload = dds_with_an_unknown_pixel_format()
+
+    with pytest.raises(InvalidEvent, match=r"not a decodable image \(NotImplementedError"):
+        decode_into(event(ContentType.ENCODED, payload), payload, slot())
 
 
 def test_a_decompression_bomb_is_refused_before_decoding() -> None:

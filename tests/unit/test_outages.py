@@ -8,8 +8,8 @@ import sqlalchemy as sa
 import urllib3
 from minio import Minio
 
-from arena.errors import InvalidEvent
-from arena.outages import InfrastructureUnavailable, outage_cause
+from arena.errors import InfrastructureUnavailable, InvalidEvent
+from arena.outages import outage_cause
 
 
 def _closed_port() -> int:
@@ -54,5 +54,5 @@ def test_bugs_and_bad_data_are_not_outages() -> None:
     assert outage_cause(KeyError("x")) is None
 
 
-def test_the_explicit_error_carries_its_cause() -> None:
+def test_the_explicit_error_is_an_outage() -> None:
     assert outage_cause(InfrastructureUnavailable("object store: 503")) == "object store: 503"
