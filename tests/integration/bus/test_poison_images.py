@@ -27,9 +27,9 @@ from arena.flavors import new_model
 from arena.image_batch import BatchDecoder
 from arena.image_source import ImageSource
 from arena.images import encode_png
-from scorer.champion import ServingModel
-from scorer.service import score_batch_encoded
+from scorer.service import predict_batch
 from storage.artifacts import ArtifactStore
+from storage.model_loader import LoadedModel
 from tests.integration.bus.conftest import MakeTopic, produce_raw, read_topic, unique
 from tests.integration.bus.test_transactional import consume_n, processor_for
 
@@ -73,11 +73,11 @@ def frame(event_id: str, content_type: ContentType, **body: object) -> tuple[byt
 
 def scorer_handler(decoder: BatchDecoder, out: str) -> Callable[[list[Message]], BatchResult]:
     """What the scorer's batch handler does: decode, predict the good events, name the dead."""
-    serving = ServingModel(1, "sklearn", "0" * 64, new_model("sklearn"))
+    serving = LoadedModel(1, "sklearn", "0" * 64, new_model("sklearn"))
 
     def handle(messages: list[Message]) -> BatchResult:
         batch = decoder.decode(messages)
-        values, _ = score_batch_encoded(batch, serving, 3, "test")
+        values, _ = predict_batch(batch, serving, 3, "test")
         outputs = [
             OutRecord(out, e.event_id.encode(), v)
             for e, v in zip(batch.events, values, strict=True)
