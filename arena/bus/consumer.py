@@ -132,7 +132,9 @@ class BatchConsumer:
                 good.append(msg)
             elif err.code() == KafkaError._PARTITION_EOF:
                 continue
-            elif err.fatal():
+            elif err.fatal() or err.code() == KafkaError._FATAL:
+                # A static member fenced after a broker restart arrives as _FATAL without the
+                # fatal flag set on the event: only a new consumer can rejoin.
                 logger.critical("consumer %s fatal error: %s", self.group_id, err)
                 raise ConsumerFatal(f"consumer {self.group_id}: fatal error {err.str()}")
             else:
