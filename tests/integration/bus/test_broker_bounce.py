@@ -11,7 +11,6 @@ import os
 import signal
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,19 +71,13 @@ def _alive(pid: int) -> bool:
 
 def test_a_broker_bounce_is_survived_exactly_once(broker: KafkaServer) -> None:
     kafka = broker.kafka
-    source, out = (
-        f"test.bounce.in.{uuid.uuid4().hex[:8]}",
-        f"test.bounce.out.{uuid.uuid4().hex[:8]}",
-    )
+    source, out = unique("test.bounce.in"), unique("test.bounce.out")
     ensure_topics(kafka, [TopicSpec(source, 2), TopicSpec(out, 2)])
     n = 3000
     produce_raw(kafka, source, [(f"k{i}".encode(), f"v{i}".encode()) for i in range(n)])
     consumer = BatchConsumer(kafka, unique("bounce"), unique("member"))
     consumer.subscribe([source])
     txn_id = unique("bounce-txn")
-    processor = TransactionalProcessor(
-        consumer, lambda: make_producer(kafka, transactional_id=txn_id), kafka
-    )
     health = LoopHealth()
     states: list[str] = []
     processed = 0
@@ -103,7 +96,9 @@ def test_a_broker_bounce_is_survived_exactly_once(broker: KafkaServer) -> None:
         processed += 1
         last_commit[0] = time.monotonic()
 
-    processor._on_commit = on_commit  # counting commits only
+    processor = TransactionalProcessor(
+        consumer, lambda: make_producer(kafka, transactional_id=txn_id), kafka, on_commit=on_commit
+    )
     stop = StopFlag(exit_deadline_s=None)
     runner = threading.Thread(
         target=processor.run,
