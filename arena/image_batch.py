@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-
 import numpy as np
 
 from arena.bus.records import KafkaMessage
