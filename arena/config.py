@@ -42,6 +42,17 @@ class KafkaSettings(BaseSettings):
     partitions: int = Field(default=4, ge=1)
     replication_factor: int = Field(default=1, ge=1)
     transaction_timeout_ms: int = Field(default=60_000, ge=1_000)
+    # How long one blocking client call (commit, abort, send offsets, metadata, flush, close)
+    # may wait before Arena recovers from it; small enough that SIGTERM ends a service in 10 s.
+    call_timeout_ms: int = Field(default=5_000, ge=100, le=8_000)
+    # How long the group waits for a silent scorer before moving its partitions to the others
+    # (the broker accepts group.min.session.timeout.ms..group.max.session.timeout.ms, 6 s..30 min
+    # by default). A scorer restarted with the same id takes its partitions back at once.
+    session_timeout_ms: int = Field(default=10_000, ge=1_000)
+
+    @property
+    def call_timeout_s(self) -> float:
+        return self.call_timeout_ms / 1000
 
     def dlq_topic(self, topic: str) -> str:
         """The dead-letter topic of ``topic``."""

@@ -278,8 +278,29 @@ class ModelEvent:
             object.__setattr__(self, "kind", ModelEventKind(self.kind))
         except ValueError:
             raise InvalidEvent(f"model event: unknown kind {self.kind!r}") from None
-        if len(self.sha256) != 64:
+        if not _is_int(self.version) or self.version < 1:
+            raise InvalidEvent(
+                f"model event: version must be an integer >= 1, got {self.version!r}"
+            )
+        if not _is_hex64(self.sha256):
             raise InvalidEvent("model event: sha256 must be 64 hex characters")
+        for name in ("artifact_uri", "flavor"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                raise InvalidEvent(f"model event: {name} must be a non-empty string")
+        for name in ("reason", "actor"):
+            if not isinstance(getattr(self, name), str):
+                raise InvalidEvent(f"model event: {name} must be a string")
+        if not _is_int(self.timestamp_ms):
+            raise InvalidEvent("model event: timestamp_ms must be an integer")
+
+
+def _is_hex64(value: object) -> bool:
+    return (
+        isinstance(value, str)
+        and len(value) == 64
+        and all(c in "0123456789abcdefABCDEF" for c in value)
+    )
 
 
 def encode_model_event(e: ModelEvent) -> bytes:

@@ -18,28 +18,23 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
-from confluent_kafka import Message, Producer
+from confluent_kafka import Message
 
 from arena.bus.consumer import BatchConsumer
-from arena.bus.producer import make_producer
+from arena.bus.producer import close_producer, make_producer
 from arena.bus.records import BatchResult, BatchStats
 from arena.bus.stop import StopFlag
 from arena.bus.topics import default_topics, ensure_topics
 from arena.bus.transactional import TransactionalProcessor
 from arena.config import Settings
 from arena.errors import ArenaError
-from arena.events import (
-    ModelEvent,
-    ModelEventKind,
-    ScorerStatus,
-    encode_scorer_status,
-)
+from arena.events import ModelEvent, ScorerStatus, encode_scorer_status
 from arena.image_batch import BatchDecoder
 from arena.image_source import ImageSource
 from scorer.batch_handler import BatchScorer
 from scorer.champion import ChampionHolder
 from scorer.health import Heartbeat, serve_health
-from scorer.reload import Loader, ModelReloader
+from scorer.reload import Loader, ModelReloader, registry_fallback
 from scorer.telemetry import ScorerMetrics
 from storage.artifacts import ArtifactStore
 from storage.db import make_engine
@@ -110,7 +105,7 @@ def run_scorer(settings: Settings, stop: StopFlag, handle: ScorerHandle | None =
         store = ArtifactStore(settings.s3)
         resources.callback(store.close)
         status_producer = make_producer(settings.kafka)
-        resources.callback(status_producer.flush, 10)
+        resources.callback(close_producer, status_producer, 2.0)
 
         def report(status: ScorerStatus) -> None:
             status_producer.produce(
@@ -127,17 +122,19 @@ def run_scorer(settings: Settings, stop: StopFlag, handle: ScorerHandle | None =
             report,
             handle.scorer_id,
             on_failure=handle.metrics.load_failures.inc,
+            fallback=registry_fallback(registry),
         )
         handle.reloader = reloader
         reloader.start()
-        resources.callback(reloader.join, 10)
+        resources.callback(reloader.join, 2.0)
         resources.callback(reloader.stop)
         server = serve_health(
             cfg.metrics_port,
             handle.metrics.registry,
-            handle.heartbeat.alive,
+            handle.heartbeat,
             lambda: handle.holder.current is not None,
             host=cfg.metrics_host,
+            reloader=reloader.describe,
         )
         resources.callback(server.shutdown)
         handle.health_port = server.server_address[1]
@@ -148,23 +145,26 @@ def run_scorer(settings: Settings, stop: StopFlag, handle: ScorerHandle | None =
             handle.health_port,
         )
 
-        _await_first_model(handle, reloader, registry, stop)
+        _await_first_model(handle, reloader, stop)
         if stop.is_set():
             return
         first = handle.holder.current
         assert first is not None
         _announce(handle, first, report)
 
-        consumer = BatchConsumer(settings.kafka, cfg.group_id, **CONSUMER_TUNING)
+        consumer = BatchConsumer(settings.kafka, cfg.group_id, handle.scorer_id, **CONSUMER_TUNING)
         resources.callback(consumer.close)
         consumer.subscribe([settings.kafka.image_topic])
-        producer = make_producer(
-            settings.kafka, transactional_id=f"arena-scorer-{handle.scorer_id}", **PRODUCER_TUNING
-        )
         processor = TransactionalProcessor(
-            consumer, producer, settings.kafka, on_commit=lambda s: _count(handle, s)
+            consumer,
+            lambda: make_producer(
+                settings.kafka,
+                transactional_id=f"arena-scorer-{handle.scorer_id}",
+                **PRODUCER_TUNING,
+            ),
+            settings.kafka,
+            on_commit=lambda s: _count(handle, s),
         )
-        processor.init()
         source = ImageSource(store, settings.images.root, settings.images.fetch_threads)
         resources.callback(source.close)
         scorer = BatchScorer(
@@ -195,30 +195,17 @@ def run_scorer(settings: Settings, stop: StopFlag, handle: ScorerHandle | None =
             batch_timeout_s=cfg.batch_timeout_ms / 1000,
             on_idle=on_idle,
             on_retry=lambda _: handle.metrics.batch_failures.inc(),
+            health=handle.heartbeat,
         )
-        _close_producer(producer)
 
 
-def _await_first_model(
-    handle: ScorerHandle, reloader: ModelReloader, registry: Registry, stop: StopFlag
-) -> None:
-    """Wait for the control topic's replay; if it announced nothing, ask the registry."""
+def _await_first_model(handle: ScorerHandle, reloader: ModelReloader, stop: StopFlag) -> None:
+    """Wait for the control topic's replay (the reloader asks the registry when the topic
+    announces nothing usable), then for a first model."""
     while not stop.is_set() and not reloader.caught_up.wait(0.2):
+        handle.heartbeat.beat()
         if reloader.failure is not None:
             raise ArenaError("the model reloader failed") from reloader.failure
-    if handle.holder.current is None and not stop.is_set():
-        serving = registry.serving_version()
-        if serving is not None:
-            reloader.apply(
-                ModelEvent(
-                    ModelEventKind.PROMOTED,
-                    serving.id,
-                    serving.artifact.uri,
-                    serving.artifact.sha256,
-                    serving.flavor,
-                    reason="registry at start-up",
-                )
-            )
     while not stop.is_set() and not handle.holder.wait_ready(0.5):
         handle.heartbeat.beat()
         log.info("scorer %s waiting for a model to be promoted", handle.scorer_id)
@@ -262,9 +249,3 @@ def _count(handle: ScorerHandle, stats: BatchStats) -> None:
     handle.metrics.batches.inc()
     handle.metrics.events.inc(stats.n_out)
     handle.metrics.dead_letters.inc(stats.n_dead)
-
-
-def _close_producer(producer: Producer) -> None:
-    remaining = producer.flush(10)
-    if remaining:
-        log.error("%d records were still queued when the scorer stopped", remaining)

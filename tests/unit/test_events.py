@@ -153,3 +153,27 @@ def test_model_event_rejects_unknown_kind_and_bad_hash() -> None:
         ModelEvent("exploded", 1, "s3://x", "a" * 64, "keras")  # type: ignore[arg-type]
     with pytest.raises(InvalidEvent, match="sha256"):
         ModelEvent(ModelEventKind.PROMOTED, 1, "s3://x", "abc", "keras")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("version", "x"),
+        ("version", 0),
+        ("version", True),
+        ("sha256", "z" * 64),
+        ("flavor", ""),
+        ("artifact_uri", 5),
+        ("reason", None),
+        ("timestamp_ms", "soon"),
+    ],
+)
+def test_a_model_event_with_a_wrong_field_is_invalid(field: str, value: object) -> None:
+    doc = json.loads(
+        encode_model_event(
+            ModelEvent(ModelEventKind.PROMOTED, 3, "s3://m/sha256/x", "a" * 64, "keras")
+        )
+    )
+    doc[field] = value
+    with pytest.raises(InvalidEvent):
+        decode_model_event(json.dumps(doc).encode())
