@@ -68,6 +68,13 @@ bench: db-upgrade ## Measure everything in one run: bench/results.json and docs/
 bench-smoke: db-upgrade ## A tiny run of the benchmark harness (proves it works; not a timing)
 	$(PY) -m bench.run --smoke
 
+.PHONY: chaos chaos-reduced
+chaos: venv ## Fault-injection scenarios on a stack of their own: out/chaos/report.json, docs/RELIABILITY.md
+	$(PY) -m pytest tests/chaos -q --chaos $(PYTEST_CHAOS_ARGS)
+
+chaos-reduced: venv ## The reduced chaos scenarios 1, 2 and 6 (fewer events and faults), for CI
+	$(PY) -m pytest tests/chaos -q --chaos-reduced $(PYTEST_CHAOS_ARGS)
+
 lint: venv ## ruff, mypy (strict) and the layering check (kernel <- storage <- services <- entry points)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -1,0 +1,115 @@
+"""One scenario's deployment: topics and a database of its own, a champion, a control plane.
+
+Scenarios never mix: each gets ``arena.demo-chaos<id>-<name>.*`` topics, its own consumer
+groups and database (the isolation ``arena.deployment.isolated_deployment`` gives demo runs).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import psycopg
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from arena.bus.producer import make_producer
+from arena.bus.topics import default_topics, delete_topics, ensure_topics
+from arena.config import Settings, with_overrides
+from arena.control import ControlPlane
+from arena.deployment import isolated_deployment
+from storage import migrate
+from storage.artifacts import ArtifactStore
+from storage.db import make_engine
+from storage.domain import ModelVersion
+from storage.registry import Registry
+
+PARTITIONS = 4
+
+
+@dataclass
+class Deployment:
+    settings: Settings
+    control: ControlPlane
+    store: ArtifactStore
+    champion: ModelVersion
+    run_id: str
+
+    @property
+    def registry(self) -> Registry:
+        return self.control.registry
+
+    def register(self, model_bytes: bytes, flavor: str = "keras") -> ModelVersion:
+        ref = self.store.put(model_bytes)
+        return self.registry.register_version(
+            flavor, ref, parent_id=self.champion.id, training_ranges=(), hyperparameters={}
+        )
+
+
+@contextmanager
+def deployment(
+    base: Settings, name: str, champion_bytes: bytes, **sections: dict[str, object]
+) -> Iterator[Deployment]:
+    """A fresh deployment for scenario ``name``; its topics and database are dropped after."""
+    run_id = f"chaos{uuid.uuid4().hex[:6]}-{name}"
+    settings = isolated_deployment(
+        base, f"arena.demo-{run_id}", f"arena_{run_id.replace('-', '_')}"
+    )
+    merged = {"kafka": {"partitions": PARTITIONS}, **sections}
+    settings = with_overrides(settings, **merged)  # type: ignore[arg-type]
+    migrate.recreate(settings.db)
+    ensure_topics(settings.kafka, default_topics(settings.kafka))
+    wait_for_leaders(settings)
+    store = ArtifactStore(settings.s3)
+    control = ControlPlane(
+        Registry(make_engine(settings.db)), store, make_producer(settings.kafka), settings.kafka
+    )
+    ref = store.put(champion_bytes)
+    champion = control.registry.register_version(
+        "keras", ref, parent_id=None, training_ranges=(), hyperparameters={"source": "chaos"}
+    )
+    control.promote(champion.id, reason="chaos initial champion", actor="chaos")
+    try:
+        yield Deployment(settings, control, store, champion, run_id)
+    finally:
+        store.close()
+        delete_topics(settings.kafka, [spec.name for spec in default_topics(settings.kafka)])
+        drop_database(settings)
+
+
+def drop_database(settings: Settings) -> None:
+    db = settings.db
+    with psycopg.connect(
+        host=db.host,
+        port=db.port,
+        user=db.user,
+        dbname="postgres",
+        password=db.password.get_secret_value(),
+        autocommit=True,
+    ) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{db.name}" WITH (FORCE)')
+
+
+def wait_for_leaders(settings: Settings, timeout_s: float = 30.0) -> None:
+    """Wait until every partition of new topics has a leader (a fresh topic briefly has none)."""
+    consumer = Consumer(
+        {"bootstrap.servers": settings.kafka.bootstrap, "group.id": f"chaos-{uuid.uuid4().hex}"}
+    )
+    try:
+        for spec in default_topics(settings.kafka):
+            for partition in range(spec.partitions):
+                deadline = time.monotonic() + timeout_s
+                while True:
+                    try:
+                        consumer.get_watermark_offsets(
+                            TopicPartition(spec.name, partition), timeout=5
+                        )
+                        break
+                    except KafkaException:
+                        if time.monotonic() > deadline:
+                            raise
+                        time.sleep(0.1)
+    finally:
+        consumer.close()

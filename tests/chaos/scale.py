@@ -1,0 +1,23 @@
+"""How big a run is: the full acceptance run (``make chaos``) or the reduced CI guard."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Scale:
+    reduced: bool
+    rate: float  # events per second offered by the paced load
+    min_events: int  # at least this many good events per scenario
+    scorer_kills: int  # scenario 1
+    poison_good: int  # scenario 6: good events per phase
+    poison_bad: int  # scenario 6: poison events mixed in
+
+
+FULL = Scale(
+    reduced=False, rate=1500, min_events=20_000, scorer_kills=5, poison_good=20_000, poison_bad=1000
+)
+REDUCED = Scale(
+    reduced=True, rate=1500, min_events=6_000, scorer_kills=2, poison_good=6_000, poison_bad=300
+)
