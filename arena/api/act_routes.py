@@ -4,8 +4,7 @@ Each goes through ControlPlane exactly like ``arena pin | unpin | rollback``; th
 the audit log is the token's name.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: FastAPI must resolve ``Operator``, a local alias.
 from datetime import datetime
 from typing import Annotated, Any
 
