@@ -5,21 +5,19 @@ button moves the whole fleet."""
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from arena.api.app import create_app
+from arena.api.server import ApiThread
 from arena.demo.fleet import Fleet
 from storage.domain import ChallengerDecision, DecisionOutcome, Evaluation
 
 from .api_fixtures import OPERATOR, console_of
 from .conftest import Loop, Models
-from .test_operations import wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -44,17 +42,10 @@ def free_port() -> int:
 @pytest.fixture
 def api_url(loop: Loop) -> Iterator[str]:
     """The API and dashboard served by uvicorn in a thread, as ``arena api`` serves them."""
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(console_of(loop)), host="127.0.0.1", port=port, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="api", daemon=True)
-    thread.start()
-    wait_for(lambda: server.started, 30, "the API to listen")
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    api = ApiThread(create_app(console_of(loop)), "127.0.0.1", free_port())
+    assert api.start(), "the API did not start listening"
+    yield api.url
+    api.stop()
 
 
 def record_accuracy(loop: Loop, version: int, values: list[float], role: str) -> None:
