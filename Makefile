@@ -15,7 +15,7 @@ export ARENA_STACK_CACHE_DIR ?= $(ARENA_CACHE)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help venv stack-up stack-down stack-status db-upgrade demo test test-unit test-integration \
+.PHONY: help venv browser stack-up stack-down stack-status db-upgrade demo test test-unit test-integration \
         bench bench-smoke lint fmt clean
 
 help: ## List the targets
@@ -57,7 +57,11 @@ test: venv ## Lint, unit tests, then integration tests against the real stack (s
 test-unit: venv ## Fast tests, no network
 	$(PY) -m pytest tests/unit -q
 
-test-integration: stack-up ## Tests against real Kafka, PostgreSQL and MinIO
+browser: ## Debian's chromium for the dashboard's browser test (apt-get, as root, when missing)
+	@[ -x /usr/bin/chromium ] || { [ "$$(id -u)" = 0 ] || { echo "error: run as root: apt-get install -y chromium" >&2; exit 2; }; \
+	  apt-get update -q && apt-get install -y -q chromium; }
+
+test-integration: stack-up browser ## Tests against real Kafka, PostgreSQL and MinIO
 	$(ARENA) db upgrade
 	$(PY) -m pytest tests/integration -q $(PYTEST_INTEGRATION_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "no integration tests collected"; rc=0; fi; exit $$rc

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from arena.errors import ConfigError
@@ -162,8 +164,64 @@ class EvaluatorSettings(BaseSettings):
     batch_timeout_ms: int = Field(default=200, ge=1)
 
 
+API_ROLES = ("viewer", "operator")  # each role may do what the ones before it may
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    """One bearer token the API accepts: who (the audit log's actor), what role, its hash."""
+
+    name: str
+    role: str
+    sha256: str
+
+
+class ApiSettings(BaseSettings):
+    """``arena api``: where it listens and which bearer tokens it accepts.
+
+    ``tokens``: comma-separated ``name:role:sha256hex`` entries; the hex is the SHA-256 of the
+    token, so the configuration never holds a usable token (``arena api-token`` makes one).
+    """
+
+    model_config = _frozen("ARENA_API_")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    tokens: str = ""
+    fleet_cache_s: float = Field(default=1.0, ge=0.0)
+
+    @field_validator("tokens")
+    @classmethod
+    def _tokens_parse(cls, value: str) -> str:
+        parse_api_tokens(value)
+        return value
+
+    def parsed_tokens(self) -> tuple[ApiToken, ...]:
+        return parse_api_tokens(self.tokens)
+
+
+def parse_api_tokens(value: str) -> tuple[ApiToken, ...]:
+    """``name:role:sha256hex,...`` as ApiTokens; raises ValueError naming the bad entry."""
+    tokens: list[ApiToken] = []
+    for entry in (e.strip() for e in value.split(",")):
+        if not entry:
+            continue
+        parts = entry.split(":")
+        if len(parts) != 3:
+            raise ValueError(f"{entry!r} is not name:role:sha256hex")
+        name, role, digest = parts
+        if not name or role not in API_ROLES:
+            raise ValueError(f"{entry!r}: the role must be one of {', '.join(API_ROLES)}")
+        if not re.fullmatch(r"[0-9a-f]{64}", digest.lower()):
+            raise ValueError(f"{entry!r}: the hash must be 64 hex characters (SHA-256)")
+        if any(t.name == name for t in tokens):
+            raise ValueError(f"token name {name!r} is given twice")
+        tokens.append(ApiToken(name, role, digest.lower()))
+    return tuple(tokens)
+
+
 SECTIONS = (
-    "mode", "kafka", "db", "s3", "stack", "images", "labels", "scorer", "trainer", "evaluator"
+    "mode", "kafka", "db", "s3", "stack", "images", "labels", "scorer", "trainer", "evaluator",
+    "api",
 )  # fmt: skip
 
 # Old variable -> (section, field) it became. Read for one release, with a warning.
@@ -192,6 +250,7 @@ class Settings:
         self.scorer = _build(ScorerSettings, section["scorer"])
         self.trainer = _build(TrainerSettings, section["trainer"])
         self.evaluator = _build(EvaluatorSettings, section["evaluator"])
+        self.api = _build(ApiSettings, section["api"])
         self._refuse_default_secrets()
 
     def _refuse_default_secrets(self) -> None:
@@ -254,6 +313,8 @@ def _build(cls: type[_S], overrides: dict[str, Any] | None) -> _S:
 
 
 __all__ = [
+    "ApiSettings",
+    "ApiToken",
     "DatabaseSettings",
     "EvaluatorSettings",
     "ImageSettings",

@@ -25,6 +25,7 @@ from arena.labeled_stream import open_labeled_stream
 from evaluator.rounds import ACTOR, Evaluator, EvaluatorHandle
 from storage.artifacts import ArtifactStore
 from storage.db import make_engine
+from storage.decisions import Decisions
 from storage.probations import Probations
 from storage.registry import Registry
 
@@ -45,7 +46,9 @@ def run_evaluator(
         resources.callback(producer.flush, 10)
         engine = make_engine(settings.db)
         control = ControlPlane(Registry(engine), store, producer, kafka)
-        evaluator = Evaluator(settings, control, store, handle, Probations(engine))
+        evaluator = Evaluator(
+            settings, control, store, handle, Probations(engine), Decisions(engine)
+        )
         joiner = LabelJoiner(settings.labels.join_ttl_s, settings.labels.join_capacity)
         # At-most-once is right here: the window only needs recent events, not every one.
         consumer = BatchConsumer(

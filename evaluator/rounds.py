@@ -6,6 +6,7 @@ champion with an automatic rollback when it turns out worse.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,11 +18,19 @@ from arena.control import ControlPlane
 from arena.flavors import N_CLASSES
 from arena.join import LabeledExample
 from evaluator.classification import classification_metrics
-from evaluator.policy import PromotionPolicy
+from evaluator.policy import Decision, PromotionPolicy
 from evaluator.probation import ProbationMonitor
 from evaluator.service import EvaluationWindow, decide_action
 from storage.artifacts import ArtifactStore
-from storage.domain import Evaluation, ModelVersion, ProbationOutcome, VersionStatus
+from storage.decisions import Decisions
+from storage.domain import (
+    ChallengerDecision,
+    DecisionOutcome,
+    Evaluation,
+    ModelVersion,
+    ProbationOutcome,
+    VersionStatus,
+)
 from storage.errors import ChampionChanged
 from storage.model_loader import ModelLoader
 from storage.probations import Probations
@@ -61,6 +70,7 @@ class Evaluator:
         store: ArtifactStore,
         handle: EvaluatorHandle,
         probations: Probations,
+        decisions: Decisions,
     ) -> None:
         cfg = settings.evaluator
         self.cfg = cfg
@@ -73,6 +83,7 @@ class Evaluator:
             cfg.min_samples, cfg.min_margin, cfg.significance, cfg.max_recall_drop
         )
         self.probations = probations
+        self.decisions = decisions
         self.handle = handle
         self._window_start = datetime.now(UTC)
         self._pinned: int | None = None  # the version pinned at the previous round
@@ -162,13 +173,18 @@ class Evaluator:
         self._write(challenger.id, decision.challenger_metrics, len(selection), now, "challenger")
         action = decide_action(decision, self.registry.active_pin(), now)
         self.handle.decisions.append(f"v{challenger.id}: {action.reason}")
+
+        def record(outcome: DecisionOutcome, reason: str) -> None:
+            self._record_decision(champion, challenger, decision, outcome, reason, len(selection))
+
         if action.blocked_by_pin:
-            if challenger.id not in self.handle.blocked:
+            if challenger.id not in self.handle.blocked:  # once, not at every blocked round
                 log.warning("v%d: %s", challenger.id, action.reason)
                 self.handle.blocked.append(challenger.id)
                 self._write(
                     challenger.id, {"would_promote": 1.0}, len(selection), now, "blocked_by_pin"
                 )
+                record(DecisionOutcome.BLOCKED_BY_PIN, action.reason)
         elif action.promote:
             # Probation first: if the promotion's later steps fail (an outage), the restarted
             # round still watches the new champion; if it never happened, it is cancelled.
@@ -184,11 +200,39 @@ class Evaluator:
                 self.probation = None
                 self.probations.close(challenger.id, ProbationOutcome.CANCELLED, str(exc))
                 log.warning("v%d not promoted: %s", challenger.id, exc)
+                record(DecisionOutcome.CANCELLED, f"{action.reason}; not promoted: {exc}")
                 return
             self.handle.promotions.append(challenger.id)
+            record(DecisionOutcome.PROMOTED, action.reason)
         else:
             self.registry.reject(challenger.id, f"lost its evaluation: {decision.reason}")
             log.info("v%d rejected: %s", challenger.id, decision.reason)
+            record(DecisionOutcome.REJECTED, decision.reason)
+
+    def _record_decision(
+        self,
+        champion: ModelVersion,
+        challenger: ModelVersion,
+        decision: Decision,
+        outcome: DecisionOutcome,
+        reason: str,
+        n: int,
+    ) -> None:
+        """Persist the verdict with its evidence (``GET /api/v1/decisions`` reads it)."""
+        self.decisions.record(
+            ChallengerDecision(
+                challenger_version=challenger.id,
+                champion_version=champion.id,
+                outcome=outcome,
+                reason=reason,
+                sample_count=n,
+                champion_metrics=_finite(decision.champion_metrics),
+                challenger_metrics=_finite(decision.challenger_metrics),
+                mcnemar_b=decision.mcnemar.b,
+                mcnemar_c=decision.mcnemar.c,
+                p_value=decision.mcnemar.one_sided_p,
+            )
+        )
 
     def start_probation(self, *, old: ModelVersion, new: ModelVersion) -> None:
         """Watch ``new`` against ``old`` on the next fresh labels; roll back if it is worse."""
@@ -254,3 +298,8 @@ class Evaluator:
                 if name != "sample_count"
             ]
         )
+
+
+def _finite(metrics: dict[str, float]) -> dict[str, float]:
+    """The metrics JSON can hold (no NaN), without the sample count kept beside them."""
+    return {k: float(v) for k, v in metrics.items() if k != "sample_count" and math.isfinite(v)}

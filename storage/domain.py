@@ -148,3 +148,33 @@ class Probation:
     old_correct: tuple[bool, ...] = ()
     outcome: ProbationOutcome = ProbationOutcome.OPEN
     reason: str = ""
+
+
+class DecisionOutcome(StrEnum):
+    PROMOTED = "promoted"  # the challenger won and became the champion
+    REJECTED = "rejected"  # it lost (the reason names the rule that failed)
+    BLOCKED_BY_PIN = "blocked_by_pin"  # it would have won, but a pin holds
+    CANCELLED = "cancelled"  # it won, but another version became champion meanwhile
+
+
+@dataclass(frozen=True, slots=True)
+class ChallengerDecision:
+    """The evaluator's verdict on one challenger, with the numbers it was based on.
+
+    ``champion_metrics`` / ``challenger_metrics``: both models scored on the same
+    ``sample_count`` labeled events; ``mcnemar_b`` / ``mcnemar_c``: events only the
+    champion / only the challenger got right; ``p_value``: one-sided, challenger better.
+    """
+
+    challenger_version: int
+    champion_version: int
+    outcome: DecisionOutcome
+    reason: str
+    sample_count: int
+    champion_metrics: dict[str, float]
+    challenger_metrics: dict[str, float]
+    mcnemar_b: int
+    mcnemar_c: int
+    p_value: float
+    id: int | None = None
+    decided_at: datetime | None = None

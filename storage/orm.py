@@ -28,6 +28,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from storage.domain import (
     ArtifactRef,
+    ChallengerDecision,
+    DecisionOutcome,
     Evaluation,
     ModelVersion,
     OffsetRange,
@@ -234,4 +236,61 @@ class ProbationRow(Base):
             old_correct=tuple(bool(x) for x in self.old_correct),
             outcome=ProbationOutcome(self.outcome),
             reason=self.reason,
+        )
+
+
+_OUTCOMES_OF_DECISIONS = ", ".join(f"'{o.value}'" for o in DecisionOutcome)
+
+
+class DecisionRow(Base):
+    """The evaluator's challenger decisions, append-only (a trigger refuses UPDATE, DELETE)."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (
+        CheckConstraint(f"outcome IN ({_OUTCOMES_OF_DECISIONS})", name="outcome"),
+        Index(None, "decided_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    challenger_version: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    champion_version: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    outcome: Mapped[str]
+    reason: Mapped[str]
+    sample_count: Mapped[int]
+    champion_metrics: Mapped[dict[str, Any]]
+    challenger_metrics: Mapped[dict[str, Any]]
+    mcnemar_b: Mapped[int]
+    mcnemar_c: Mapped[int]
+    p_value: Mapped[float] = mapped_column(Double)
+    decided_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    @classmethod
+    def from_domain(cls, d: ChallengerDecision) -> DecisionRow:
+        return cls(
+            challenger_version=d.challenger_version,
+            champion_version=d.champion_version,
+            outcome=d.outcome.value,
+            reason=d.reason,
+            sample_count=d.sample_count,
+            champion_metrics=dict(d.champion_metrics),
+            challenger_metrics=dict(d.challenger_metrics),
+            mcnemar_b=d.mcnemar_b,
+            mcnemar_c=d.mcnemar_c,
+            p_value=d.p_value,
+        )
+
+    def to_domain(self) -> ChallengerDecision:
+        return ChallengerDecision(
+            id=self.id,
+            challenger_version=self.challenger_version,
+            champion_version=self.champion_version,
+            outcome=DecisionOutcome(self.outcome),
+            reason=self.reason,
+            sample_count=self.sample_count,
+            champion_metrics={k: float(v) for k, v in self.champion_metrics.items()},
+            challenger_metrics={k: float(v) for k, v in self.challenger_metrics.items()},
+            mcnemar_b=self.mcnemar_b,
+            mcnemar_c=self.mcnemar_c,
+            p_value=self.p_value,
+            decided_at=self.decided_at,
         )

@@ -12,6 +12,7 @@ _MODULES = [
     "arena.cli.ops_cmd",
     "arena.cli.demo_cmd",
     "arena.cli.watch_cmd",
+    "arena.cli.api_cmd",
 ]
 
 

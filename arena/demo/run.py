@@ -18,6 +18,7 @@ from arena.bus.topics import default_topics, ensure_topics
 from arena.config import Settings
 from arena.control import ControlPlane
 from arena.demo.collect import Collector
+from arena.demo.dashboard import start_dashboard
 from arena.demo.fleet import Fleet
 from arena.demo.report import summarize, write
 from arena.demo.stream import StreamPlan, build_stream, publish
@@ -68,6 +69,7 @@ def run_demo(base: Settings, config: DemoConfig) -> dict[str, Any]:
     collector.start()
     fleet = Fleet(settings)
     fleet.start(config.scorers)
+    dashboard = start_dashboard(settings)
     try:
         console.print(f"[bold]2.[/] starting {config.scorers} scorers, a trainer and an evaluator")
         _wait(
@@ -88,6 +90,8 @@ def run_demo(base: Settings, config: DemoConfig) -> dict[str, Any]:
             fleet,
         )
     finally:
+        if dashboard is not None:
+            dashboard.stop()
         fleet.stop()
         time.sleep(1.0)  # let the collector read the last committed records
         collector.stop()

@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("scorer", "trainer", "evaluator")
-ENTRY_POINTS = ("arena.cli", "arena.demo", "bench")
+ENTRY_POINTS = ("arena.cli", "arena.demo", "arena.api", "bench")
 
 
 def _package_of(module: str) -> str:

@@ -9,7 +9,8 @@ from arena.images import to_unit_float
 from arena.join import EventPosition, LabeledExample
 from evaluator.rounds import Evaluator, EvaluatorHandle
 from storage.db import make_engine
-from storage.domain import VersionStatus
+from storage.decisions import Decisions
+from storage.domain import DecisionOutcome, VersionStatus
 from storage.probations import Probations
 
 from .conftest import Loop, Models
@@ -32,8 +33,11 @@ def labeled(n: int, offset: int = 0) -> list[LabeledExample]:
 
 def make_evaluator(loop: Loop) -> tuple[Evaluator, EvaluatorHandle]:
     handle = EvaluatorHandle()
-    probations = Probations(make_engine(loop.settings.db))
-    return Evaluator(loop.settings, loop.control, loop.store, handle, probations), handle
+    engine = make_engine(loop.settings.db)
+    evaluator = Evaluator(
+        loop.settings, loop.control, loop.store, handle, Probations(engine), Decisions(engine)
+    )
+    return evaluator, handle
 
 
 def test_identical_challenger_is_never_promoted(loop: Loop, models: Models) -> None:
@@ -50,6 +54,11 @@ def test_identical_challenger_is_never_promoted(loop: Loop, models: Models) -> N
     assert loop.registry.champion().id == champion.id  # type: ignore[union-attr]
     assert loop.registry.get_version(twin.id).status == VersionStatus.REJECTED
     assert any("not significant" in d or "margin" in d for d in handle.decisions)
+    [decision] = Decisions(make_engine(loop.settings.db)).recent()
+    assert (decision.challenger_version, decision.champion_version) == (twin.id, champion.id)
+    assert decision.outcome == DecisionOutcome.REJECTED
+    assert decision.sample_count == loop.settings.evaluator.min_samples
+    assert decision.challenger_metrics["accuracy"] == decision.champion_metrics["accuracy"]
 
 
 def test_pin_blocks_promotion_until_unpinned(loop: Loop, models: Models) -> None:
@@ -74,6 +83,12 @@ def test_pin_blocks_promotion_until_unpinned(loop: Loop, models: Models) -> None
 
     assert handle.promotions == [strong.id]
     assert loop.registry.serving_version().id == strong.id  # type: ignore[union-attr]
+    promoted, blocked_once = Decisions(make_engine(loop.settings.db)).recent()
+    assert blocked_once.outcome == DecisionOutcome.BLOCKED_BY_PIN
+    assert "change freeze" in blocked_once.reason
+    assert promoted.outcome == DecisionOutcome.PROMOTED
+    assert promoted.p_value < loop.settings.evaluator.significance
+    assert promoted.mcnemar_c > promoted.mcnemar_b
 
 
 def test_probation_rolls_back_a_promotion_that_is_worse_live(loop: Loop, models: Models) -> None:
