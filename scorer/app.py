@@ -31,6 +31,7 @@ from arena.errors import ArenaError
 from arena.events import ModelEvent, ScorerStatus, encode_scorer_status
 from arena.image_batch import BatchDecoder
 from arena.image_source import ImageSource
+from arena.signing import ArtifactSigner
 from scorer.batch_handler import BatchScorer
 from scorer.champion import ChampionHolder
 from scorer.health import Heartbeat, serve_health
@@ -118,7 +119,10 @@ def run_scorer(settings: Settings, stop: StopFlag, handle: ScorerHandle | None =
         reloader = ModelReloader(
             settings.kafka,
             handle.holder,
-            serving_loader(ModelLoader(registry, store, cache_size=0), cfg.batch_size),
+            serving_loader(
+                ModelLoader(registry, store, ArtifactSigner(settings.signing.key), cache_size=0),
+                cfg.batch_size,
+            ),
             report,
             handle.scorer_id,
             on_failure=handle.metrics.load_failures.inc,

@@ -34,7 +34,35 @@ def test_default_secrets_refused_outside_local_mode(monkeypatch: pytest.MonkeyPa
     with pytest.raises(ConfigError, match="ARENA_S3_SECRET_KEY"):
         Settings()
     monkeypatch.setenv("ARENA_S3_SECRET_KEY", "another-real-secret")
+    with pytest.raises(ConfigError, match="ARENA_SIGNING_KEY: the default secret"):
+        Settings()
+    monkeypatch.setenv("ARENA_SIGNING_KEY", "too-short")
+    with pytest.raises(ConfigError, match="ARENA_SIGNING_KEY: must be at least 32 bytes"):
+        Settings()
+    monkeypatch.setenv("ARENA_SIGNING_KEY", "k" * 32)
     assert Settings().mode.mode == "production"
+
+
+def test_the_database_url_escapes_user_and_password() -> None:
+    from sqlalchemy.engine import make_url
+
+    s = with_overrides(Settings(), db={"user": "ops@site", "password": "p@ss:w/rd%40?#"})
+    url = make_url(s.db.url)
+    assert url.username == "ops@site"
+    assert url.password == "p@ss:w/rd%40?#"
+    assert (url.host, url.port, url.database) == ("127.0.0.1", 15432, "arena")
+
+
+def test_image_limits_read_comma_separated_lists(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARENA_IMAGES_FORMATS", "png, jpeg")
+    monkeypatch.setenv("ARENA_IMAGES_BUCKETS", "drone-a,drone-b")
+    s = Settings()
+    assert s.images.formats == ("PNG", "JPEG")
+    assert s.images.allowed_buckets("arena-images") == {"drone-a", "drone-b"}
+    assert Settings(images={"buckets": ()}).images.allowed_buckets("x") == {"x"}
+    monkeypatch.setenv("ARENA_IMAGES_FORMATS", "PNG,NOTAFORMAT")
+    with pytest.raises(ConfigError, match="ARENA_IMAGES_FORMATS"):
+        Settings()
 
 
 def test_settings_are_frozen() -> None:
