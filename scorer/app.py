@@ -39,6 +39,7 @@ from scorer.reload import Loader, ModelReloader, registry_fallback
 from scorer.telemetry import ScorerMetrics
 from storage.artifacts import ArtifactStore
 from storage.db import make_engine
+from storage.errors import NotServing
 from storage.model_loader import LoadedModel, ModelLoader
 from storage.registry import Registry
 
@@ -61,10 +62,22 @@ def default_scorer_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-def serving_loader(loader: ModelLoader, batch_size: int) -> Loader:
-    """Load an announced version (checked against the registry, verified), then warm it up."""
+def serving_loader(loader: ModelLoader, registry: Registry, batch_size: int) -> Loader:
+    """Load an announced version (checked against the registry, verified), then warm it up.
+
+    Only what the registry serves (the pinned version, else the champion) is loaded: an
+    announcement of any other version (a candidate, a rejected one, a record written by
+    someone with access to the control topic) is refused with ``NotServing``.
+    """
 
     def load(event: ModelEvent) -> LoadedModel:
+        serving = registry.serving_version()
+        if serving is None or serving.id != event.version:
+            served = f"version {serving.id}" if serving is not None else "nothing"
+            raise NotServing(
+                f"version {event.version} is not what the registry serves ({served}): "
+                "only the champion or the pinned version is loaded"
+            )
         loaded = loader.load(event.version, expected_sha256=event.sha256)
         # Tracing once covers every batch size (the signature is [None, H, W]); a small
         # warm-up batch keeps the burst on the cores the live model is using short.
@@ -121,6 +134,7 @@ def run_scorer(settings: Settings, stop: StopFlag, handle: ScorerHandle | None =
             handle.holder,
             serving_loader(
                 ModelLoader(registry, store, ArtifactSigner(settings.signing.key), cache_size=0),
+                registry,
                 cfg.batch_size,
             ),
             report,
