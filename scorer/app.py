@@ -103,6 +103,7 @@ class ScorerHandle:
     health_port: int = 0
     started: threading.Event = field(default_factory=threading.Event)
     retired_models: int = 0  # swapped out, awaiting an idle-time collection
+    unhealthy_version: int | None = None  # last version reported as outputting NaN
 
 
 def run_scorer(settings: Settings, stop: StopFlag, handle: ScorerHandle | None = None) -> None:
@@ -193,6 +194,7 @@ def run_scorer(settings: Settings, stop: StopFlag, handle: ScorerHandle | None =
             scorer_id=handle.scorer_id,
             on_swap=lambda model, retired: _swapped(handle, model, retired, report),
             on_latency_ms=lambda ms: handle.metrics.latency.observe(ms / 1000.0),
+            on_unhealthy=lambda model, reason: _unhealthy(handle, model, reason, report),
         )
 
         def handle_batch(messages: list[Message]) -> BatchResult:
@@ -238,6 +240,20 @@ def _swapped(
     if retired:
         handle.retired_models += 1
     _announce(handle, serving, report)
+
+
+def _unhealthy(
+    handle: ScorerHandle,
+    serving: LoadedModel,
+    reason: str,
+    report: Callable[[ScorerStatus], None],
+) -> None:
+    """The served model output NaN or infinity: count it, and say so once per version."""
+    handle.metrics.nonfinite_batches.inc()
+    log.error("scorer %s: %s; dead-lettering the batch", handle.scorer_id, reason)
+    if handle.unhealthy_version != serving.version:
+        handle.unhealthy_version = serving.version
+        report(ScorerStatus(handle.scorer_id, serving.version, "unhealthy", reason))
 
 
 def _announce(
