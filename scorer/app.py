@@ -31,6 +31,7 @@ from arena.errors import ArenaError
 from arena.events import ModelEvent, ScorerStatus, encode_scorer_status
 from arena.image_batch import BatchDecoder
 from arena.image_source import ImageSource
+from arena.images import DecodeLimits
 from arena.signing import ArtifactSigner
 from scorer.batch_handler import BatchScorer
 from scorer.champion import ChampionHolder
@@ -184,11 +185,16 @@ def run_scorer(settings: Settings, stop: StopFlag, handle: ScorerHandle | None =
             settings.kafka,
             on_commit=lambda s: _count(handle, s),
         )
-        source = ImageSource(store, settings.images.root, settings.images.fetch_threads)
+        source = ImageSource.from_settings(store, settings)
         resources.callback(source.close)
         scorer = BatchScorer(
             handle.holder,
-            BatchDecoder(first.model.input_shape, cfg.batch_size, source),
+            BatchDecoder(
+                first.model.input_shape,
+                cfg.batch_size,
+                source,
+                DecodeLimits.from_settings(settings.images),
+            ),
             settings.kafka.prediction_topic,
             top_k=cfg.top_k,
             scorer_id=handle.scorer_id,
