@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Literal, cast
 
 from arena.errors import ArenaError
 
@@ -122,7 +122,7 @@ def _open_nofollow(path: Path, flags: int, mode: str) -> BinaryIO:
         if exc.errno == errno.ELOOP:
             raise LedgerError(f"the ledger {path} is a symbolic link: refusing to use it") from exc
         raise
-    return os.fdopen(fd, mode + "b")
+    return cast(BinaryIO, os.fdopen(fd, mode + "b"))
 
 
 def _parse(path: Path, number: int, line: str) -> LedgerEntry:

@@ -116,3 +116,33 @@ def test_with_overrides_replaces_only_what_it_names() -> None:
     assert s.db.password.get_secret_value() == base.db.password.get_secret_value()
     with pytest.raises(ConfigError, match="unknown settings section"):
         with_overrides(base, scorers={"batch_size": 7})
+
+
+def test_no_secret_reaches_a_log_or_an_error(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A start-up that fails on its configuration, and a database URL that fails to connect,
+    name the variable but never the secrets."""
+    import sqlalchemy
+
+    secrets = {
+        "ARENA_DB_PASSWORD": "db-S3CR3T-7f3a@x",
+        "ARENA_S3_SECRET_KEY": "s3-S3CR3T-91bc",
+        "ARENA_SIGNING_KEY": "sign-S3CR3T",  # too short for production
+    }
+    monkeypatch.setenv("ARENA_MODE", "production")
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(ConfigError) as refused:
+        Settings()
+    logging.getLogger("arena").exception("start-up failed: %s", refused.value)
+    monkeypatch.setenv("ARENA_SIGNING_KEY", "sign-S3CR3T-" + "x" * 32)
+    settings = Settings()
+    logging.getLogger("arena").info("settings: %r %r %r", settings.db, settings.s3, settings.signing)
+    engine = sqlalchemy.create_engine(settings.db.url.replace("127.0.0.1", "127.0.0.1:1", 0))
+    logging.getLogger("arena").info("engine: %r, url %s", engine, engine.url)
+    texts = [str(refused.value), repr(refused.value), caplog.text]
+    texts += [r.getMessage() for r in caplog.records]
+    for value in [*secrets.values(), "sign-S3CR3T-"]:
+        assert all(value not in text for text in texts), value
