@@ -2,7 +2,8 @@
 the services hold, checked before any artifact is deserialized (see arena/signing.py).
 
 Versions registered before this revision have an empty signature and are refused by every
-loader until an operator who trusts them signs them (``arena sign VERSION``).
+loader until an operator who trusts them re-signs them (``Registry.set_signature``, see
+docs/SECURITY.md).
 
 Revision ID: 0003
 Revises: 0002
