@@ -10,10 +10,11 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import quote
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from arena.errors import ConfigError
 
@@ -71,9 +72,11 @@ class DatabaseSettings(BaseSettings):
 
     @property
     def url(self) -> str:
-        """SQLAlchemy URL for psycopg 3."""
-        pw = self.password.get_secret_value()
-        return f"postgresql+psycopg://{self.user}:{pw}@{self.host}:{self.port}/{self.name}"
+        """SQLAlchemy URL for psycopg 3; the user and password are percent-encoded, so a
+        password with ``@``, ``/``, ``:`` or ``%`` in it still means itself."""
+        user = quote(self.user, safe="")
+        pw = quote(self.password.get_secret_value(), safe="")
+        return f"postgresql+psycopg://{user}:{pw}@{self.host}:{self.port}/{quote(self.name)}"
 
 
 class ObjectStoreSettings(BaseSettings):
@@ -84,6 +87,17 @@ class ObjectStoreSettings(BaseSettings):
     secure: bool = False
     model_bucket: str = "arena-models"
     image_bucket: str = "arena-images"
+
+
+class SigningSettings(BaseSettings):
+    """The key that signs model artifacts (``arena.signing``): every service and
+    ``arena bootstrap`` need it; it is never written to PostgreSQL or MinIO."""
+
+    model_config = _frozen("ARENA_SIGNING_")
+    key: SecretStr = SecretStr(DEFAULT_SECRET)
+
+
+MIN_SIGNING_KEY_BYTES = 32
 
 
 class StackSettings(BaseSettings):
@@ -115,11 +129,45 @@ class ScorerSettings(BaseSettings):
 
 
 class ImageSettings(BaseSettings):
-    """How every service fetches referenced images (scorer, trainer and evaluator alike)."""
+    """How every service fetches and decodes images (scorer, trainer and evaluator alike),
+    and the limits that keep one producer from exhausting them."""
 
     model_config = _frozen("ARENA_IMAGES_")
     fetch_threads: int = Field(default=8, ge=1)
     root: Path | None = None  # file references resolve inside it; unset: refused
+    # The largest image, in bytes, inline or by reference (checked before reading).
+    max_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    # The buckets an s3:// reference may name; empty: the image bucket (ARENA_S3_IMAGE_BUCKET).
+    buckets: Annotated[tuple[str, ...], NoDecode] = ()
+    # The longest ?bytes=START-END range a reference may name.
+    max_range_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    # Pixels decoded per batch, summed over its images (4096x4096 each is refused anyway).
+    max_batch_pixels: int = Field(default=256 * 1024 * 1024, ge=1)
+    # What content type 3 ("any encoded image") may be; Pillow tries no other format.
+    formats: Annotated[tuple[str, ...], NoDecode] = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF")
+
+    @field_validator("buckets", "formats", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        """``ARENA_IMAGES_FORMATS=PNG,JPEG``: a comma-separated list, blanks ignored."""
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("formats")
+    @classmethod
+    def _known_formats(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from PIL import Image
+
+        Image.init()
+        upper = tuple(f.upper() for f in value)
+        unknown = [f for f in upper if f not in Image.OPEN]
+        if unknown:
+            raise ValueError(f"formats Pillow cannot open: {', '.join(unknown)}")
+        return upper
+
+    def allowed_buckets(self, image_bucket: str) -> frozenset[str]:
+        return frozenset(self.buckets or (image_bucket,))
 
 
 class LabelSettings(BaseSettings):
@@ -220,8 +268,8 @@ def parse_api_tokens(value: str) -> tuple[ApiToken, ...]:
 
 
 SECTIONS = (
-    "mode", "kafka", "db", "s3", "stack", "images", "labels", "scorer", "trainer", "evaluator",
-    "api",
+    "mode", "kafka", "db", "s3", "signing", "stack", "images", "labels", "scorer", "trainer",
+    "evaluator", "api",
 )  # fmt: skip
 
 # Old variable -> (section, field) it became. Read for one release, with a warning.
@@ -244,6 +292,7 @@ class Settings:
         self.kafka = _build(KafkaSettings, section["kafka"])
         self.db = _build(DatabaseSettings, section["db"])
         self.s3 = _build(ObjectStoreSettings, section["s3"])
+        self.signing = _build(SigningSettings, section["signing"])
         self.stack = _build(StackSettings, section["stack"])
         self.images = _build(ImageSettings, section["images"])
         self.labels = _build(LabelSettings, section["labels"])
@@ -261,6 +310,14 @@ class Settings:
         if self.s3.secret_key.get_secret_value() == DEFAULT_SECRET:
             raise ConfigError(
                 "ARENA_S3_SECRET_KEY: the default secret is only allowed in local mode"
+            )
+        key = self.signing.key.get_secret_value()
+        if key == DEFAULT_SECRET:
+            raise ConfigError("ARENA_SIGNING_KEY: the default secret is only allowed in local mode")
+        if len(key.encode()) < MIN_SIGNING_KEY_BYTES:
+            raise ConfigError(
+                f"ARENA_SIGNING_KEY: must be at least {MIN_SIGNING_KEY_BYTES} bytes "
+                "outside local mode (e.g. `openssl rand -hex 32`)"
             )
 
 
@@ -324,6 +381,7 @@ __all__ = [
     "ObjectStoreSettings",
     "ScorerSettings",
     "Settings",
+    "SigningSettings",
     "StackSettings",
     "TrainerSettings",
     "with_overrides",

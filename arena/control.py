@@ -25,6 +25,7 @@ from arena.config import KafkaSettings
 from arena.errors import ArenaError, InvalidEvent
 from arena.events import SERVING_KEY, ModelEvent, decode_model_event, encode_model_event
 from arena.faults import crash_point
+from arena.signing import ArtifactSigner
 from storage.artifacts import ArtifactStore
 from storage.domain import ModelVersion, PromotionKind
 from storage.registry import Registry
@@ -109,12 +110,20 @@ class ControlPlane:
         return self._announce(PromotionKind.UNPIN, reason, actor)
 
     def bootstrap(
-        self, flavor: str, *, samples: int, epochs: int, actor: str, seed: int = 0
+        self,
+        flavor: str,
+        *,
+        samples: int,
+        epochs: int,
+        actor: str,
+        signer: ArtifactSigner,
+        seed: int = 0,
     ) -> ModelVersion:
         """Train a first champion on ``samples`` labeled MNIST digits, register, promote it.
 
         For a new deployment, whose registry has nothing to serve yet; the model comes from
         the MNIST copy shipped in a package (``arena.datasets``), nothing is downloaded.
+        ``signer`` signs the artifact with the deployment's key, so the services load it.
         """
         from arena.datasets import load_mnist
         from arena.flavors.pretrain import train_initial
@@ -123,9 +132,10 @@ class ControlPlane:
         model = train_initial(
             flavor, data.x_train[:samples], data.y_train[:samples], epochs=epochs, seed=seed
         )
+        ref = self.store.put(model.to_bytes())
         version = self.registry.register_version(
             flavor,
-            self.store.put(model.to_bytes()),
+            ref,
             parent_id=None,
             training_ranges=(),
             hyperparameters={
@@ -133,6 +143,7 @@ class ControlPlane:
                 "epochs": epochs,
                 "source": "mnist train[:samples]",
             },
+            signature=signer.sign(flavor, ref.sha256, ref.size),
         )
         self.promote(
             version.id, reason=f"initial champion ({samples} labeled examples)", actor=actor

@@ -80,3 +80,11 @@ class BatchAborted(BusError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, retriable=True)
+
+
+class UntrustedArtifact(ArtifactIntegrityError):
+    """A model artifact whose signature is missing or was not made with this deployment's key.
+
+    Only a holder of ``ARENA_SIGNING_KEY`` (the services, the operator's ``arena bootstrap``)
+    can sign; a version registered by anyone else is refused before any byte is deserialized.
+    """

@@ -317,7 +317,7 @@ class ScorerStatus:
 
     scorer_id: str
     version: int
-    state: str  # "serving" or "load_failed"
+    state: str  # "serving", "load_failed" or "unhealthy" (the served model outputs NaN)
     error: str = ""
     timestamp_ms: int = field(default_factory=now_ms)
 

@@ -16,7 +16,7 @@ from arena.bus.records import KafkaMessage
 from arena.errors import InvalidEvent, reason_of
 from arena.events import ImageEvent, decode_image_event
 from arena.image_source import ImageSource
-from arena.images import F32Images, decode_into
+from arena.images import DecodeLimits, F32Images, PixelBudget, decode_into
 
 
 @dataclass(slots=True)
@@ -32,9 +32,16 @@ class DecodedBatch:
 class BatchDecoder:
     """Decodes records straight into a reusable ``[capacity, H, W]`` float32 buffer."""
 
-    def __init__(self, input_shape: tuple[int, int], capacity: int, source: ImageSource) -> None:
+    def __init__(
+        self,
+        input_shape: tuple[int, int],
+        capacity: int,
+        source: ImageSource,
+        limits: DecodeLimits = DecodeLimits(),  # noqa: B008 - frozen, immutable
+    ) -> None:
         self._buffer = np.zeros((capacity, *input_shape), dtype=np.float32)
         self._source = source
+        self._limits = limits
 
     def decode(self, records: Sequence[KafkaMessage]) -> DecodedBatch:
         """Decode every record; the returned images are a view valid until the next call."""
@@ -50,13 +57,14 @@ class BatchDecoder:
             except Exception as exc:
                 batch.dead.append((record, f"image event: {reason_of(exc)}"))
         payloads = self._source.payloads([event for _, event in parsed])
+        budget = PixelBudget(self._limits.max_batch_pixels)
         n = 0
         for (record, event), payload in zip(parsed, payloads, strict=True):
             if isinstance(payload, InvalidEvent):
                 batch.dead.append((record, payload.reason))
                 continue
             try:
-                decode_into(event, payload, self._buffer[n])
+                decode_into(event, payload, self._buffer[n], limits=self._limits, budget=budget)
             except InvalidEvent as exc:
                 batch.dead.append((record, exc.reason))
                 continue

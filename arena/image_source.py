@@ -5,6 +5,13 @@ A reference is ``s3://bucket/key`` (the whole object), ``s3://bucket/key?bytes=S
 object), or a file path, which must resolve inside the configured image root: a path outside
 it is refused, never read.
 
+Limits (``ImageLimits``, from ``ARENA_IMAGES_*``) keep one producer from exhausting a
+service: only the allowed buckets are read; no image, inline or referenced, may exceed
+``max_bytes`` (a whole object is read with a ranged GET of ``max_bytes + 1``, so a bigger
+object is noticed without reading it); no range may exceed ``max_range_bytes``; file
+references are opened one component at a time with ``O_NOFOLLOW`` (a symlink anywhere on
+the path is refused), and only regular files are read (never a FIFO or a device).
+
 What fails while fetching one event's bytes is that event's fault (poison), with one
 exception: a store that cannot be reached or fails on its side (``InfrastructureUnavailable``,
 or the builtin ``ConnectionError`` / ``TimeoutError``) is no event's fault, so it propagates
@@ -17,15 +24,19 @@ whatever its size, so one GET per image caps the claim-check rate near 650 image
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import re
+import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Protocol
 
+from arena.config import Settings
 from arena.errors import InfrastructureUnavailable, InvalidEvent, reason_of
 from arena.events import ImageEvent
 
@@ -53,6 +64,15 @@ class ObjectReader(Protocol):
     def read_range(self, bucket: str, key: str, start: int, length: int) -> bytes:
         """Up to ``length`` bytes from ``start``; fewer (maybe none) past the object's end."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class ImageLimits:
+    """What a reference may name and how much may be read for one image."""
+
+    max_bytes: int = 20 * 1024 * 1024
+    max_range_bytes: int = 20 * 1024 * 1024
+    buckets: frozenset[str] | None = None  # None: any bucket (tests, tools)
 
 
 @dataclass(frozen=True)
@@ -133,11 +153,25 @@ class ImageSource:
         image_root: Path | None,
         threads: int,
         max_coalesced_bytes: int = MAX_COALESCED_BYTES,
+        limits: ImageLimits = ImageLimits(),
     ) -> None:
         self._objects = objects
         self._root = image_root.resolve() if image_root is not None else None
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="image-fetch")
         self._limit = max_coalesced_bytes
+        self._limits = limits
+
+    @classmethod
+    def from_settings(cls, objects: ObjectReader | None, settings: Settings) -> ImageSource:
+        """The source every service uses: its root, threads and limits from ``ARENA_IMAGES_*``,
+        reading only the allowed buckets (by default ``ARENA_S3_IMAGE_BUCKET``)."""
+        images = settings.images
+        limits = ImageLimits(
+            max_bytes=images.max_bytes,
+            max_range_bytes=images.max_range_bytes,
+            buckets=images.allowed_buckets(settings.s3.image_bucket),
+        )
+        return cls(objects, images.root, images.fetch_threads, limits=limits)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -174,6 +208,8 @@ class ImageSource:
         for i, event in enumerate(events):
             ref = event.reference
             if ref is None:
+                if len(event.payload or b"") > self._limits.max_bytes:
+                    out[i] = self._too_big(event, len(event.payload or b""))
                 continue
             if not ref.startswith("s3://"):
                 jobs.append(partial(self._file_job, i, event, ref))
@@ -204,16 +240,41 @@ class ImageSource:
             raise InvalidEvent(f"image {event.event_id}: {exc}") from None
         if self._objects is None:
             raise InvalidEvent(f"image {event.event_id}: no object store configured for {ref}")
+        allowed = self._limits.buckets
+        if allowed is not None and target.bucket not in allowed:
+            raise InvalidEvent(
+                f"image {event.event_id}: bucket {target.bucket!r} is not one images may be "
+                f"read from ({', '.join(sorted(allowed))}; ARENA_IMAGES_BUCKETS)"
+            )
+        if target.start is not None and target.end is not None:
+            length = target.end - target.start + 1
+            if length > min(self._limits.max_range_bytes, self._limits.max_bytes):
+                raise InvalidEvent(
+                    f"image {event.event_id}: byte range of {length} bytes is longer than "
+                    f"{min(self._limits.max_range_bytes, self._limits.max_bytes)} "
+                    "(ARENA_IMAGES_MAX_RANGE_BYTES, ARENA_IMAGES_MAX_BYTES)"
+                )
         return target
+
+    def _too_big(self, event: ImageEvent, size: int | str) -> InvalidEvent:
+        return InvalidEvent(
+            f"image {event.event_id}: {size} bytes is larger than the "
+            f"{self._limits.max_bytes} bytes an image may have (ARENA_IMAGES_MAX_BYTES)"
+        )
 
     def _object_job(self, i: int, event: ImageEvent, target: ObjectRange) -> _Resolved:
         assert self._objects is not None  # _locate refused the event otherwise
+        cap = self._limits.max_bytes
         try:
-            return [(i, self._objects.read_object(target.bucket, target.key))]
+            # One byte more than allowed: enough to tell a too-big object, never all of it.
+            data = self._objects.read_range(target.bucket, target.key, 0, cap + 1)
         except UNAVAILABLE:
             raise  # no event's fault: the batch is retried
         except Exception as exc:
             return [(i, _refused(event, target.bucket, target.key, exc))]
+        if len(data) > cap:
+            return [(i, self._too_big(event, f"more than {cap}"))]
+        return [(i, data)]
 
     def _span_job(self, bucket: str, key: str, span: _Span) -> _Resolved:
         assert self._objects is not None
@@ -256,17 +317,48 @@ class ImageSource:
             raise InvalidEvent(
                 f"image {event.event_id}: file reference {ref!r} but ARENA_IMAGES_ROOT is unset"
             )
-        path = (self._root / ref).resolve()
-        if not path.is_relative_to(self._root):
+        if "\x00" in ref:
+            raise ValueError("embedded null byte")  # as open() says; poison, like any ValueError
+        parts = PurePosixPath(ref).parts
+        if not parts or PurePosixPath(ref).is_absolute() or ".." in parts:
             raise InvalidEvent(f"image {event.event_id}: path {ref!r} escapes the image root")
         try:
-            return path.read_bytes()
+            return self._read_nofollow(event, parts)
         except UNAVAILABLE:
             raise  # a network file system that does not answer: retried
         except OSError as exc:
-            raise InvalidEvent(
-                f"image {event.event_id}: cannot read {ref}: {exc.strerror}"
-            ) from exc
+            reason = exc.strerror
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                reason = "a symbolic link (or not a directory) on the path: refused"
+            raise InvalidEvent(f"image {event.event_id}: cannot read {ref}: {reason}") from exc
+
+    def _read_nofollow(self, event: ImageEvent, parts: tuple[str, ...]) -> bytes:
+        """Open each component below the root with O_NOFOLLOW (a symlink anywhere is
+        ELOOP), then read a regular file of at most ``max_bytes``."""
+        assert self._root is not None
+        nofollow = os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(self._root, os.O_RDONLY | os.O_DIRECTORY | nofollow)
+        try:
+            for part in parts[:-1]:
+                child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | nofollow, dir_fd=fd)
+                os.close(fd)
+                fd = child
+            # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below.
+            leaf = os.open(parts[-1], os.O_RDONLY | os.O_NONBLOCK | nofollow, dir_fd=fd)
+        finally:
+            os.close(fd)
+        with os.fdopen(leaf, "rb") as file:
+            info = os.fstat(file.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise InvalidEvent(
+                    f"image {event.event_id}: {'/'.join(parts)} is not a regular file"
+                )
+            if info.st_size > self._limits.max_bytes:
+                raise self._too_big(event, info.st_size)
+            data = file.read(self._limits.max_bytes + 1)
+        if len(data) > self._limits.max_bytes:  # it grew while we looked
+            raise self._too_big(event, f"more than {self._limits.max_bytes}")
+        return data
 
 
 def _refused(event: ImageEvent, bucket: str, key: str, cause: Exception) -> InvalidEvent:

@@ -17,6 +17,7 @@ from arena.events import check_label, decode_label_event
 from arena.flavors import INPUT_SHAPE, N_CLASSES
 from arena.image_batch import BatchDecoder
 from arena.image_source import ImageSource, ObjectReader
+from arena.images import DecodeLimits
 from arena.join import EventPosition, LabeledExample, LabelJoiner
 
 
@@ -99,7 +100,9 @@ def open_labeled_stream(
     batch_capacity: int,
 ) -> LabeledStream:
     """A LabeledStream over the settings' topics; its fetch threads close with ``resources``."""
-    source = ImageSource(objects, settings.images.root, settings.images.fetch_threads)
+    source = ImageSource.from_settings(objects, settings)
     resources.callback(source.close)
-    decoder = BatchDecoder(INPUT_SHAPE, batch_capacity, source)
+    decoder = BatchDecoder(
+        INPUT_SHAPE, batch_capacity, source, DecodeLimits.from_settings(settings.images)
+    )
     return LabeledStream(settings.kafka.image_topic, decoder, joiner)

@@ -17,6 +17,7 @@ from arena.config import Settings
 from arena.control import ControlPlane
 from arena.flavors import N_CLASSES
 from arena.join import LabeledExample
+from arena.signing import ArtifactSigner
 from evaluator.classification import classification_metrics
 from evaluator.policy import Decision, PromotionPolicy
 from evaluator.probation import ProbationMonitor
@@ -77,7 +78,7 @@ class Evaluator:
         self.holdout = settings.labels.holdout_percent
         self.control = control
         self.registry = control.registry
-        self.models = ModelLoader(control.registry, store)
+        self.models = ModelLoader(control.registry, store, ArtifactSigner(settings.signing.key))
         self.window = EvaluationWindow(cfg.window_size)
         self.policy = PromotionPolicy(
             cfg.min_samples, cfg.min_margin, cfg.significance, cfg.max_recall_drop

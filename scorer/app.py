@@ -31,6 +31,8 @@ from arena.errors import ArenaError
 from arena.events import ModelEvent, ScorerStatus, encode_scorer_status
 from arena.image_batch import BatchDecoder
 from arena.image_source import ImageSource
+from arena.images import DecodeLimits
+from arena.signing import ArtifactSigner
 from scorer.batch_handler import BatchScorer
 from scorer.champion import ChampionHolder
 from scorer.health import Heartbeat, serve_health
@@ -38,6 +40,7 @@ from scorer.reload import Loader, ModelReloader, registry_fallback
 from scorer.telemetry import ScorerMetrics
 from storage.artifacts import ArtifactStore
 from storage.db import make_engine
+from storage.errors import NotServing
 from storage.model_loader import LoadedModel, ModelLoader
 from storage.registry import Registry
 
@@ -60,10 +63,22 @@ def default_scorer_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-def serving_loader(loader: ModelLoader, batch_size: int) -> Loader:
-    """Load an announced version (checked against the registry, verified), then warm it up."""
+def serving_loader(loader: ModelLoader, registry: Registry, batch_size: int) -> Loader:
+    """Load an announced version (checked against the registry, verified), then warm it up.
+
+    Only what the registry serves (the pinned version, else the champion) is loaded: an
+    announcement of any other version (a candidate, a rejected one, a record written by
+    someone with access to the control topic) is refused with ``NotServing``.
+    """
 
     def load(event: ModelEvent) -> LoadedModel:
+        serving = registry.serving_version()
+        if serving is None or serving.id != event.version:
+            served = f"version {serving.id}" if serving is not None else "nothing"
+            raise NotServing(
+                f"version {event.version} is not what the registry serves ({served}): "
+                "only the champion or the pinned version is loaded"
+            )
         loaded = loader.load(event.version, expected_sha256=event.sha256)
         # Tracing once covers every batch size (the signature is [None, H, W]); a small
         # warm-up batch keeps the burst on the cores the live model is using short.
@@ -89,6 +104,7 @@ class ScorerHandle:
     health_port: int = 0
     started: threading.Event = field(default_factory=threading.Event)
     retired_models: int = 0  # swapped out, awaiting an idle-time collection
+    unhealthy_version: int | None = None  # last version reported as outputting NaN
 
 
 def run_scorer(settings: Settings, stop: StopFlag, handle: ScorerHandle | None = None) -> None:
@@ -118,7 +134,11 @@ def run_scorer(settings: Settings, stop: StopFlag, handle: ScorerHandle | None =
         reloader = ModelReloader(
             settings.kafka,
             handle.holder,
-            serving_loader(ModelLoader(registry, store, cache_size=0), cfg.batch_size),
+            serving_loader(
+                ModelLoader(registry, store, ArtifactSigner(settings.signing.key), cache_size=0),
+                registry,
+                cfg.batch_size,
+            ),
             report,
             handle.scorer_id,
             on_failure=handle.metrics.load_failures.inc,
@@ -165,16 +185,22 @@ def run_scorer(settings: Settings, stop: StopFlag, handle: ScorerHandle | None =
             settings.kafka,
             on_commit=lambda s: _count(handle, s),
         )
-        source = ImageSource(store, settings.images.root, settings.images.fetch_threads)
+        source = ImageSource.from_settings(store, settings)
         resources.callback(source.close)
         scorer = BatchScorer(
             handle.holder,
-            BatchDecoder(first.model.input_shape, cfg.batch_size, source),
+            BatchDecoder(
+                first.model.input_shape,
+                cfg.batch_size,
+                source,
+                DecodeLimits.from_settings(settings.images),
+            ),
             settings.kafka.prediction_topic,
             top_k=cfg.top_k,
             scorer_id=handle.scorer_id,
             on_swap=lambda model, retired: _swapped(handle, model, retired, report),
             on_latency_ms=lambda ms: handle.metrics.latency.observe(ms / 1000.0),
+            on_unhealthy=lambda model, reason: _unhealthy(handle, model, reason, report),
         )
 
         def handle_batch(messages: list[Message]) -> BatchResult:
@@ -220,6 +246,20 @@ def _swapped(
     if retired:
         handle.retired_models += 1
     _announce(handle, serving, report)
+
+
+def _unhealthy(
+    handle: ScorerHandle,
+    serving: LoadedModel,
+    reason: str,
+    report: Callable[[ScorerStatus], None],
+) -> None:
+    """The served model output NaN or infinity: count it, and say so once per version."""
+    handle.metrics.nonfinite_batches.inc()
+    log.error("scorer %s: %s; dead-lettering the batch", handle.scorer_id, reason)
+    if handle.unhealthy_version != serving.version:
+        handle.unhealthy_version = serving.version
+        report(ScorerStatus(handle.scorer_id, serving.version, "unhealthy", reason))
 
 
 def _announce(

@@ -12,7 +12,7 @@ from typing import Protocol
 from arena.bus.records import BatchResult, KafkaMessage, OutRecord
 from arena.image_batch import DecodedBatch
 from scorer.champion import ChampionHolder
-from scorer.service import predict_batch
+from scorer.service import NonFiniteOutput, predict_batch
 from storage.model_loader import LoadedModel
 
 
@@ -32,6 +32,8 @@ class BatchScorer:
         scorer_id: written into every prediction.
         on_swap: called with the model just swapped in (and whether one was retired).
         on_latency_ms: called with each event's latency, event time to prediction.
+        on_unhealthy: called with the served model and the reason when it outputs NaN or
+            infinity; that batch's events are dead-lettered, nothing is predicted.
     """
 
     def __init__(
@@ -44,6 +46,7 @@ class BatchScorer:
         scorer_id: str,
         on_swap: Callable[[LoadedModel, bool], None],
         on_latency_ms: Callable[[float], None],
+        on_unhealthy: Callable[[LoadedModel, str], None] = lambda model, reason: None,
     ) -> None:
         self._holder = holder
         self._decoder = decoder
@@ -52,6 +55,7 @@ class BatchScorer:
         self._scorer_id = scorer_id
         self._on_swap = on_swap
         self._on_latency_ms = on_latency_ms
+        self._on_unhealthy = on_unhealthy
 
     def swap_if_staged(self) -> bool:
         """Serve the staged model, if one is ready; whether it swapped."""
@@ -67,7 +71,12 @@ class BatchScorer:
         if serving is None:
             raise RuntimeError("BatchScorer called before a first model was served")
         batch = self._decoder.decode(messages)
-        values, latencies = predict_batch(batch, serving, self._top_k, self._scorer_id)
+        try:
+            values, latencies = predict_batch(batch, serving, self._top_k, self._scorer_id)
+        except NonFiniteOutput as exc:
+            self._on_unhealthy(serving, str(exc))
+            dead = [*batch.dead, *((record, str(exc)) for record in batch.records)]
+            return BatchResult(outputs=[], dead=dead)
         for latency_ms in latencies:
             self._on_latency_ms(latency_ms)
         outputs = [

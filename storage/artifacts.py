@@ -120,7 +120,13 @@ class ArtifactStore:
             uri = ref_or_uri
         if not expected_sha256:
             raise ValueError(f"{uri}: an expected sha256 is required to download an artifact")
-        data = self.read_object(*parse_s3_uri(uri))
+        bucket, key = parse_s3_uri(uri)
+        if expected_size is not None:
+            # Never read more than the registry recorded (plus one byte, to notice more):
+            # an object replaced behind its back cannot make a service read gigabytes.
+            data = self.read_range(bucket, key, 0, expected_size + 1)
+        else:
+            data = self.read_object(bucket, key)
         actual = hashlib.sha256(data).hexdigest()
         if actual != expected_sha256.lower():
             raise ArtifactIntegrityError(

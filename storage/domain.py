@@ -76,6 +76,7 @@ class ModelVersion:
     created_at: datetime
     status: VersionStatus
     status_reason: str = ""  # why it was last rejected or retired, if anyone said
+    signature: str = ""  # arena.signing: made by whoever registered it with the signing key
 
     def trained_on(self, topic: str, partition: int, offset: int) -> bool:
         """Whether the event at this position was part of this version's training data."""

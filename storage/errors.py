@@ -25,5 +25,10 @@ class ChampionChanged(RegistryError):
     """
 
 
+class NotServing(RegistryError):
+    """A version announced to the scorers that the registry does not serve: neither the
+    champion nor the pinned version (a candidate, a rejected one, a forged announcement)."""
+
+
 class ArtifactNotFound(ArenaError, LookupError):
     """An object the caller expected in MinIO (artifact, alias target, image) is not there."""

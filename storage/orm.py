@@ -88,6 +88,7 @@ class ModelVersionRow(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     status: Mapped[str] = mapped_column(server_default=VersionStatus.CANDIDATE.value)
     status_reason: Mapped[str] = mapped_column(server_default="")
+    signature: Mapped[str] = mapped_column(server_default="")
 
     def to_domain(self) -> ModelVersion:
         return ModelVersion(
@@ -100,6 +101,7 @@ class ModelVersionRow(Base):
             created_at=self.created_at,
             status=VersionStatus(self.status),
             status_reason=self.status_reason,
+            signature=self.signature,
         )
 
 

@@ -41,8 +41,15 @@ class Registry:
         parent_id: int | None,
         training_ranges: Iterable[OffsetRange],
         hyperparameters: dict[str, Any],
+        *,
+        signature: str,
     ) -> ModelVersion:
-        """Record a candidate version. Upload the artifact first: a row must never dangle."""
+        """Record a candidate version. Upload the artifact first: a row must never dangle.
+
+        ``signature``: ``ArtifactSigner.sign(flavor, sha256, size)`` of the artifact; the
+        registry stores it and never sees the key. Loaders refuse a version without a
+        valid one.
+        """
         with self._sessions.begin() as session:
             if parent_id is not None:
                 _version_row(session, parent_id)
@@ -55,10 +62,19 @@ class Registry:
                 training_ranges=[_range_json(r) for r in training_ranges],
                 hyperparameters=hyperparameters,
                 status=VersionStatus.CANDIDATE.value,
+                signature=signature,
             )
             session.add(row)
             session.flush()
             session.refresh(row)
+            return row.to_domain()
+
+    def set_signature(self, version_id: int, signature: str) -> ModelVersion:
+        """Replace a version's signature (an operator vouching for a version registered
+        before signatures existed, or after a key rotation)."""
+        with self._sessions.begin() as session:
+            row = _version_row(session, version_id, for_update=True)
+            row.signature = signature
             return row.to_domain()
 
     def get_version(self, version_id: int) -> ModelVersion:

@@ -11,6 +11,7 @@ import threading
 from arena.config import Settings
 from arena.flavors import ModelFlavor, new_model
 from arena.join import LabeledExample, LabelJoiner
+from arena.signing import ArtifactSigner
 from storage.artifacts import ArtifactStore
 from storage.domain import ModelVersion
 from storage.model_loader import ModelLoader
@@ -32,7 +33,8 @@ class Trainer:
         self.settings = settings
         self.registry = registry
         self.store = store
-        self.models = ModelLoader(registry, store)
+        self.signer = ArtifactSigner(settings.signing.key)
+        self.models = ModelLoader(registry, store, self.signer)
         labels = settings.labels
         self.joiner = LabelJoiner(labels.join_ttl_s, labels.join_capacity)
         self.buffer = ReplayBuffer(cfg.window_size, cfg.reservoir_size, cfg.seed)
@@ -93,6 +95,7 @@ class Trainer:
                 "reservoir_size": cfg.reservoir_size,
                 "holdout_percent": self.settings.labels.holdout_percent,
             },
+            signature=self.signer.sign(cfg.flavor, ref.sha256, ref.size),
         )
         self._unfinished = None
         log.info(

@@ -46,6 +46,3 @@ def run() -> None:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         sys.exit(2)
 
-
-if __name__ == "__main__":
-    run()

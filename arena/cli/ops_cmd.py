@@ -204,6 +204,14 @@ def register_bootstrap(app: typer.Typer) -> None:
         actor: str = typer.Option("operator", "--actor", help="Who (kept in the audit log)."),
     ) -> None:
         """Train a first champion on a small labeled subset, register and promote it."""
+        from arena.signing import ArtifactSigner
+
         with control_plane() as control:
-            version = control.bootstrap(flavor, samples=samples, epochs=epochs, actor=actor)
+            version = control.bootstrap(
+                flavor,
+                samples=samples,
+                epochs=epochs,
+                actor=actor,
+                signer=ArtifactSigner(Settings().signing.key),
+            )
         console.print(f"version {version.id} ({flavor}) is the champion and being served")

@@ -24,6 +24,7 @@ from arena.demo.report import summarize, write
 from arena.demo.stream import StreamPlan, build_stream, publish
 from arena.deployment import isolated_deployment
 from arena.errors import ArenaError
+from arena.signing import ArtifactSigner
 from storage import migrate
 from storage.artifacts import ArtifactStore
 from storage.db import make_engine
@@ -62,7 +63,11 @@ def run_demo(base: Settings, config: DemoConfig) -> dict[str, Any]:
         producer = make_producer(settings.kafka)
         control = ControlPlane(Registry(make_engine(settings.db)), store, producer, settings.kafka)
         champion = control.bootstrap(
-            "keras", samples=config.initial_samples, epochs=config.initial_epochs, actor="demo"
+            "keras",
+            samples=config.initial_samples,
+            epochs=config.initial_epochs,
+            actor="demo",
+            signer=ArtifactSigner(settings.signing.key),
         )
     events, truth = build_stream(config.plan)
     collector = Collector(settings.kafka)

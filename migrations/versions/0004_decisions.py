@@ -1,11 +1,8 @@
 """Decisions: the evaluator's verdict on every challenger, with its numbers and reason.
 
 Revision ID: 0004
-Revises: 0002
-
-Named 0004 because another branch adds 0003 (artifact signatures). This one follows 0002 so
-that this branch migrates on its own; when both are merged, set ``down_revision = "0003"``
-here so the chain stays linear (``alembic heads`` must print one head).
+Revises: 0003
+Create Date: 2026-12-01
 """
 
 from __future__ import annotations
@@ -15,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

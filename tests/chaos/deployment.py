@@ -20,6 +20,7 @@ from arena.bus.topics import default_topics, delete_topics, ensure_topics
 from arena.config import Settings, with_overrides
 from arena.control import ControlPlane
 from arena.deployment import isolated_deployment
+from arena.signing import ArtifactSigner
 from storage import migrate
 from storage.artifacts import ArtifactStore
 from storage.db import make_engine
@@ -44,7 +45,12 @@ class Deployment:
     def register(self, model_bytes: bytes, flavor: str = "keras") -> ModelVersion:
         ref = self.store.put(model_bytes)
         return self.registry.register_version(
-            flavor, ref, parent_id=self.champion.id, training_ranges=(), hyperparameters={}
+            flavor,
+            ref,
+            parent_id=self.champion.id,
+            training_ranges=(),
+            hyperparameters={},
+            signature=ArtifactSigner(self.settings.signing.key).sign(flavor, ref.sha256, ref.size),
         )
 
 
@@ -68,7 +74,12 @@ def deployment(
     )
     ref = store.put(champion_bytes)
     champion = control.registry.register_version(
-        "keras", ref, parent_id=None, training_ranges=(), hyperparameters={"source": "chaos"}
+        "keras",
+        ref,
+        parent_id=None,
+        training_ranges=(),
+        hyperparameters={"source": "chaos"},
+        signature=ArtifactSigner(settings.signing.key).sign("keras", ref.sha256, ref.size),
     )
     control.promote(champion.id, reason="chaos initial champion", actor="chaos")
     try:

@@ -34,7 +34,35 @@ def test_default_secrets_refused_outside_local_mode(monkeypatch: pytest.MonkeyPa
     with pytest.raises(ConfigError, match="ARENA_S3_SECRET_KEY"):
         Settings()
     monkeypatch.setenv("ARENA_S3_SECRET_KEY", "another-real-secret")
+    with pytest.raises(ConfigError, match="ARENA_SIGNING_KEY: the default secret"):
+        Settings()
+    monkeypatch.setenv("ARENA_SIGNING_KEY", "too-short")
+    with pytest.raises(ConfigError, match="ARENA_SIGNING_KEY: must be at least 32 bytes"):
+        Settings()
+    monkeypatch.setenv("ARENA_SIGNING_KEY", "k" * 32)
     assert Settings().mode.mode == "production"
+
+
+def test_the_database_url_escapes_user_and_password() -> None:
+    from sqlalchemy.engine import make_url
+
+    s = with_overrides(Settings(), db={"user": "ops@site", "password": "p@ss:w/rd%40?#"})
+    url = make_url(s.db.url)
+    assert url.username == "ops@site"
+    assert url.password == "p@ss:w/rd%40?#"
+    assert (url.host, url.port, url.database) == ("127.0.0.1", 15432, "arena")
+
+
+def test_image_limits_read_comma_separated_lists(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARENA_IMAGES_FORMATS", "png, jpeg")
+    monkeypatch.setenv("ARENA_IMAGES_BUCKETS", "drone-a,drone-b")
+    s = Settings()
+    assert s.images.formats == ("PNG", "JPEG")
+    assert s.images.allowed_buckets("arena-images") == {"drone-a", "drone-b"}
+    assert Settings(images={"buckets": ()}).images.allowed_buckets("x") == {"x"}
+    monkeypatch.setenv("ARENA_IMAGES_FORMATS", "PNG,NOTAFORMAT")
+    with pytest.raises(ConfigError, match="ARENA_IMAGES_FORMATS"):
+        Settings()
 
 
 def test_settings_are_frozen() -> None:
@@ -88,3 +116,34 @@ def test_with_overrides_replaces_only_what_it_names() -> None:
     assert s.db.password.get_secret_value() == base.db.password.get_secret_value()
     with pytest.raises(ConfigError, match="unknown settings section"):
         with_overrides(base, scorers={"batch_size": 7})
+
+
+def test_no_secret_reaches_a_log_or_an_error(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A start-up that fails on its configuration, and a database URL that fails to connect,
+    name the variable but never the secrets."""
+    import sqlalchemy
+
+    secrets = {
+        "ARENA_DB_PASSWORD": "db-S3CR3T-7f3a@x",
+        "ARENA_S3_SECRET_KEY": "s3-S3CR3T-91bc",
+        "ARENA_SIGNING_KEY": "sign-S3CR3T",  # too short for production
+    }
+    monkeypatch.setenv("ARENA_MODE", "production")
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(ConfigError) as refused:
+        Settings()
+    logging.getLogger("arena").exception("start-up failed: %s", refused.value)
+    monkeypatch.setenv("ARENA_SIGNING_KEY", "sign-S3CR3T-" + "x" * 32)
+    settings = Settings()
+    log = logging.getLogger("arena")
+    log.info("settings: %r %r %r", settings.db, settings.s3, settings.signing)
+    engine = sqlalchemy.create_engine(settings.db.url)
+    log.info("engine: %r, url %s", engine, engine.url)
+    texts = [str(refused.value), repr(refused.value), caplog.text]
+    texts += [r.getMessage() for r in caplog.records]
+    for value in [*secrets.values(), "sign-S3CR3T-"]:
+        assert all(value not in text for text in texts), value

@@ -11,7 +11,13 @@ import pytest
 
 from arena.errors import InfrastructureUnavailable, InvalidEvent
 from arena.events import ContentType, ImageEvent
-from arena.image_source import ImageSource, ObjectRange, parse_s3_reference, ranged_reference
+from arena.image_source import (
+    ImageLimits,
+    ImageSource,
+    ObjectRange,
+    parse_s3_reference,
+    ranged_reference,
+)
 
 
 class FakeObjects:
@@ -173,15 +179,16 @@ def test_an_image_bigger_than_the_limit_is_read_alone(source_of: SourceFactory) 
     assert sorted(objects.reads) == [("b", "k", 0, 50), ("b", "k", 50, 5)]
 
 
-def test_whole_object_references_are_unchanged_one_read_each(source_of: SourceFactory) -> None:
+def test_whole_object_references_are_one_capped_read_each(source_of: SourceFactory) -> None:
     objects = FakeObjects({("b", "one"): b"first", ("b", "two"): b"second"})
     events = [event("s3://b/one", "1"), event("s3://b/two", "2"), event("s3://b/one", "3")]
 
     assert source_of(objects).payloads(events) == [b"first", b"second", b"first"]
+    cap = ImageLimits().max_bytes + 1  # never more than the largest image, plus one byte
     assert sorted(objects.reads) == [
-        ("b", "one", None, None),
-        ("b", "one", None, None),
-        ("b", "two", None, None),
+        ("b", "one", 0, cap),
+        ("b", "one", 0, cap),
+        ("b", "two", 0, cap),
     ]
 
 
@@ -315,3 +322,88 @@ def test_ranged_reference_refuses_an_empty_or_inverted_range() -> None:
     assert ranged_reference("b", "k", 0, 0) == "s3://b/k?bytes=0-0"
     with pytest.raises(ValueError):
         ranged_reference("b", "k", 5, 4)
+
+
+LIMITS = ImageLimits(max_bytes=100, max_range_bytes=50, buckets=frozenset({"images"}))
+
+
+def limited(objects: FakeObjects | None, root: Path | None = None) -> ImageSource:
+    return ImageSource(objects, root, threads=1, limits=LIMITS)
+
+
+def test_references_to_other_buckets_are_poison_and_never_read() -> None:
+    objects = FakeObjects({("models", "sha256/x"): b"model", ("images", "a"): b"image"})
+    source = limited(objects)
+    try:
+        result = source.payloads([event("s3://models/sha256/x"), event("s3://images/a")])
+    finally:
+        source.close()
+    assert isinstance(result[0], InvalidEvent)
+    assert "bucket 'models' is not one images may be read from" in result[0].reason
+    assert result[1] == b"image"
+    assert [read[:2] for read in objects.reads] == [("images", "a")]
+
+
+def test_images_larger_than_the_limit_are_poison_inline_or_referenced() -> None:
+    big = ImageEvent("big", 0, "t", ContentType.PNG, bytes(101))
+    objects = FakeObjects({("images", "huge"): bytes(10_000), ("images", "ok"): bytes(100)})
+    source = limited(objects)
+    try:
+        too_big, huge, ok = source.payloads(
+            [big, event("s3://images/huge"), event("s3://images/ok")]
+        )
+        long_range = source.payloads([event("s3://images/huge?bytes=0-50")])[0]
+    finally:
+        source.close()
+    assert isinstance(too_big, InvalidEvent) and "101 bytes is larger than" in too_big.reason
+    assert isinstance(huge, InvalidEvent) and "ARENA_IMAGES_MAX_BYTES" in huge.reason
+    assert ok == bytes(100)
+    assert ("images", "huge", 0, 101) in objects.reads, "read capped at the limit + 1 byte"
+    assert isinstance(long_range, InvalidEvent)
+    assert "byte range of 51 bytes is longer than 50" in long_range.reason
+    assert len(objects.reads) == 2, "a range that is too long is never read"
+
+
+def test_file_references_never_follow_a_symlink(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "flights").mkdir(parents=True)
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(b"outside the root")
+    (root / "flights" / "ok.png").write_bytes(b"photo")
+    (root / "flights" / "link.png").symlink_to(secret)
+    (root / "inside.png").symlink_to(root / "flights" / "ok.png")  # even one inside the root
+    (root / "dirlink").symlink_to(root / "flights")
+    source = limited(None, root)
+    try:
+        refs = ["flights/ok.png", "flights/link.png", "inside.png", "dirlink/ok.png"]
+        ok, *refused = source.payloads([event(r) for r in refs])
+    finally:
+        source.close()
+    assert ok == b"photo"
+    for result in refused:
+        assert isinstance(result, InvalidEvent), result
+        assert "symbolic link" in result.reason
+
+
+def test_fifos_devices_and_big_files_are_refused(tmp_path: Path) -> None:
+    import os
+
+    os.mkfifo(tmp_path / "pipe.png")  # opening it must not wait for a writer
+    (tmp_path / "big.png").write_bytes(bytes(101))
+    (tmp_path / "dir.png").mkdir()
+    source = limited(None, tmp_path)
+    try:
+        pipe, big, directory = source.payloads(
+            [event("pipe.png"), event("big.png"), event("dir.png")]
+        )
+    finally:
+        source.close()
+    assert isinstance(pipe, InvalidEvent) and "not a regular file" in pipe.reason
+    assert isinstance(big, InvalidEvent) and "larger than" in big.reason
+    assert isinstance(directory, InvalidEvent) and "directory" in directory.reason
+    devices = limited(None, Path("/dev"))
+    try:
+        null = devices.payloads([event("null")])[0]
+    finally:
+        devices.close()
+    assert isinstance(null, InvalidEvent) and "not a regular file" in null.reason

@@ -91,7 +91,7 @@ GOOD = {"raw", "png-inline", "png-s3", "png-ranged", "png-file"}
 POISON = {
     b"bad-bucket": "invalid bucket name",  # the minio client's ValueError
     b"nul-byte": "null byte",  # ValueError from the file system layer
-    b"dds": "NotImplementedError",  # Pillow knows the format, not this pixel format
+    b"dds": "not a decodable PNG/JPEG/WEBP/BMP/TIFF/GIF",  # DDS is not an allowed format
     b"missing": "no such object",
     b"garbage-png": "not a decodable PNG",
     b"\x00junk": "shorter than the header",  # not a frame at all

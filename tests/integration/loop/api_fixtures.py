@@ -43,5 +43,10 @@ def register_stub(
     """A version whose artifact no scorer loads: enough for the registry and control plane."""
     ref = loop.store.put(f"stub model, parent {parent}, {len(ranges)} ranges".encode())
     return loop.registry.register_version(
-        "keras", ref, parent_id=parent, training_ranges=ranges, hyperparameters={"epochs": 2}
+        "keras",
+        ref,
+        parent_id=parent,
+        training_ranges=ranges,
+        hyperparameters={"epochs": 2},
+        signature=loop.signer.sign("keras", ref.sha256, ref.size),
     )

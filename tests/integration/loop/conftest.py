@@ -17,6 +17,7 @@ from arena.datasets import load_mnist
 from arena.deployment import isolated_deployment
 from arena.flavors import ModelFlavor
 from arena.flavors.pretrain import train_initial
+from arena.signing import ArtifactSigner
 from storage import migrate
 from storage.artifacts import ArtifactStore
 from storage.db import make_engine
@@ -53,8 +54,17 @@ class Loop:
     def register(self, model: ModelFlavor, parent: int | None = None) -> ModelVersion:
         ref = self.store.put(model.to_bytes())
         return self.registry.register_version(
-            model.name, ref, parent_id=parent, training_ranges=(), hyperparameters={}
+            model.name,
+            ref,
+            parent_id=parent,
+            training_ranges=(),
+            hyperparameters={},
+            signature=self.signer.sign(model.name, ref.sha256, ref.size),
         )
+
+    @property
+    def signer(self) -> ArtifactSigner:
+        return ArtifactSigner(self.settings.signing.key)
 
 
 @pytest.fixture

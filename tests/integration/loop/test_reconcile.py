@@ -75,7 +75,7 @@ def _cli_env(loop: Loop) -> dict[str, str]:
 def test_a_crash_between_the_steps_is_reconciled(loop: Loop, models: Models, point: str) -> None:
     v1, v2 = champions(loop, models, 2)
     env = {**_cli_env(loop), CRASH_ENV: point}
-    cmd = [sys.executable, "-m", "arena.cli.main", "rollback", "--reason", "bad"]
+    cmd = [sys.executable, "-m", "arena.cli", "rollback", "--reason", "bad"]
     crashed = subprocess.run([*cmd, "--expect-champion", str(v2)], env=env, timeout=120)
     assert crashed.returncode == CRASH_EXIT_CODE
     # The registry rolled back, the control topic still announces v2.

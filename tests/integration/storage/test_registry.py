@@ -32,6 +32,7 @@ def _register(registry: Registry, parent: int | None = None, n: int = 0) -> Mode
         parent,
         [OffsetRange("arena.labels", 0, 0, 99), OffsetRange("arena.labels", 1, 5, 50)],
         {"lr": 0.01},
+        signature=f"test-signature-{n}",
     )
 
 

@@ -124,3 +124,34 @@ def test_scoring_before_a_first_model_is_an_error(source: ImageSource) -> None:
     scorer, _, _ = make_scorer(ChampionHolder(), source)
     with pytest.raises(RuntimeError, match="before a first model"):
         scorer([image_message(0)])
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_outputs_dead_letter_the_batch_and_report_the_model(
+    source: ImageSource, bad: float
+) -> None:
+    class Bad(ConstantModel):
+        def predict_proba(self, images: np.ndarray) -> np.ndarray:
+            proba = super().predict_proba(images)
+            proba[len(images) // 2, 1] = bad
+            return proba
+
+    holder = ChampionHolder()
+    holder.stage(LoadedModel(4, "fixed", "0" * 64, Bad(0)))  # type: ignore[arg-type]
+    unhealthy: list[tuple[int, str]] = []
+    scorer = BatchScorer(
+        holder,
+        BatchDecoder((2, 2), 8, source),
+        "predictions",
+        top_k=2,
+        scorer_id="s-1",
+        on_swap=lambda model, retired: None,
+        on_latency_ms=lambda ms: None,
+        on_unhealthy=lambda model, reason: unhealthy.append((model.version, reason)),
+    )
+    batch = [image_message(0), image_message(1, good=False), image_message(2)]
+    result = scorer(batch)
+    assert result.outputs == [], "no prediction is written from a non-finite output"
+    assert [record for record, _ in result.dead] == [batch[1], batch[0], batch[2]]
+    assert "model version 4 output non-finite probabilities" in result.dead[1][1]
+    assert unhealthy and unhealthy[0][0] == 4
