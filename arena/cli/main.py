@@ -45,4 +45,3 @@ def run() -> None:
     except ArenaError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         sys.exit(2)
-
