@@ -49,10 +49,11 @@ db-upgrade: stack-up ## Apply the registry migrations
 demo: db-upgrade ## The main job: the drift demo on real MNIST images (writes out/demo/)
 	$(ARENA) demo
 
-test: venv ## Lint, unit tests, then integration tests against the real stack (started if needed)
+test: venv ## Lint, unit tests, integration tests against the real stack, reduced chaos scenarios
 	$(MAKE) lint
 	$(MAKE) test-unit
 	$(MAKE) test-integration
+	$(MAKE) chaos-reduced
 
 test-unit: venv ## Fast tests, no network
 	$(PY) -m pytest tests/unit -q
