@@ -52,6 +52,34 @@ class KafkaSettings(BaseSettings):
     # (the broker accepts group.min.session.timeout.ms..group.max.session.timeout.ms, 6 s..30 min
     # by default). A scorer restarted with the same id takes its partitions back at once.
     session_timeout_ms: int = Field(default=10_000, ge=1_000)
+    # Authentication (docs/SECURITY.md): PLAINTEXT locally; SASL_PLAINTEXT or SASL_SSL with a
+    # SCRAM principal per role against a secure broker (ARENA_STACK_SECURE).
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    sasl_username: str = ""
+    sasl_password: SecretStr = SecretStr("")
+    ssl_ca_location: Path | None = None  # the CA that signed the broker's certificate
+    ssl_certificate_location: Path | None = None  # a client certificate (mutual TLS)
+    ssl_key_location: Path | None = None
+    ssl_key_password: SecretStr = SecretStr("")
+
+    def client_config(self) -> dict[str, str]:
+        """What every Kafka client (producer, consumer, admin) needs to reach the broker: the
+        bootstrap address and, when configured, the security protocol and credentials."""
+        config = {"bootstrap.servers": self.bootstrap, "security.protocol": self.security_protocol}
+        if self.security_protocol.startswith("SASL"):
+            config["sasl.mechanisms"] = self.sasl_mechanism
+            config["sasl.username"] = self.sasl_username
+            config["sasl.password"] = self.sasl_password.get_secret_value()
+        optional = {
+            "ssl.ca.location": self.ssl_ca_location,
+            "ssl.certificate.location": self.ssl_certificate_location,
+            "ssl.key.location": self.ssl_key_location,
+        }
+        config.update({k: str(v) for k, v in optional.items() if v is not None})
+        if self.ssl_key_password.get_secret_value():
+            config["ssl.key.password"] = self.ssl_key_password.get_secret_value()
+        return config
 
     @property
     def call_timeout_s(self) -> float:
@@ -113,6 +141,9 @@ class StackSettings(BaseSettings):
     minio_console_port: int = 19001
     minio_version: str = "v0.0.0-20260212201848-7aac2a2c5b7c"
     start_timeout_s: float = 90.0
+    # One principal per role (docs/SECURITY.md): Kafka SASL/SCRAM with ACLs, a MinIO user and
+    # policy per service; the generated passwords go to <state_dir>/credentials.json (0600).
+    secure: bool = False
 
 
 class ScorerSettings(BaseSettings):

@@ -58,7 +58,7 @@ def wait_for_leaders(settings: Settings, timeout_s: float = 30.0) -> None:
     """
     consumer = Consumer(
         {
-            "bootstrap.servers": settings.kafka.bootstrap,
+            **settings.kafka.client_config(),
             "group.id": f"bench-leaders-{uuid.uuid4().hex[:8]}",
         }
     )
@@ -141,7 +141,7 @@ class PredictionCounter(threading.Thread):
         self._lock = threading.Lock()
         self._consumer = Consumer(
             {
-                "bootstrap.servers": settings.kafka.bootstrap,
+                **settings.kafka.client_config(),
                 "group.id": f"bench-counter-{uuid.uuid4().hex[:8]}",
                 "isolation.level": "read_committed",
                 "auto.offset.reset": "earliest",
@@ -306,7 +306,7 @@ def wait_serving(
     """Wait for ``scorer_id``'s "serving" acknowledgement on the status topic; its version."""
     consumer = Consumer(
         {
-            "bootstrap.servers": settings.kafka.bootstrap,
+            **settings.kafka.client_config(),
             "group.id": f"bench-status-{uuid.uuid4().hex[:8]}",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,

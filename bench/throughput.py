@@ -304,7 +304,7 @@ def naive(base: Settings, model: KerasCnn, n: int) -> dict[str, Any]:
         produce_all(settings, raw_frames(n, run))
         consumer = Consumer(
             {
-                "bootstrap.servers": settings.kafka.bootstrap,
+                **settings.kafka.client_config(),
                 "group.id": f"bench-naive-{run}",
                 "auto.offset.reset": "earliest",
                 "enable.auto.commit": True,

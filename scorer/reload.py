@@ -167,7 +167,7 @@ class ModelReloader(threading.Thread):
     def _consumer(self) -> ControlConsumer:
         consumer = Consumer(
             {
-                "bootstrap.servers": self._kafka.bootstrap,
+                **self._kafka.client_config(),
                 # Never commits: every scorer reads the whole compacted topic from the start.
                 "group.id": f"arena-control-{self._scorer_id}-{uuid.uuid4().hex[:8]}",
                 "enable.auto.commit": False,

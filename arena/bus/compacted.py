@@ -47,7 +47,7 @@ def _read_to_end(
     """
     consumer = Consumer(
         {
-            "bootstrap.servers": kafka.bootstrap,
+            **kafka.client_config(),
             "group.id": f"arena-latest-{uuid.uuid4().hex[:12]}",  # never commits
             "enable.auto.commit": False,
             "enable.partition.eof": True,

@@ -41,7 +41,7 @@ def consumer_config(
     and a member that disappears keeps them only for ``session_timeout_ms``.
     """
     config: dict[str, Any] = {
-        "bootstrap.servers": kafka.bootstrap,
+        **kafka.client_config(),
         "group.id": group_id,
         "session.timeout.ms": kafka.session_timeout_ms,
         "heartbeat.interval.ms": max(100, min(3_000, kafka.session_timeout_ms // 3)),

@@ -61,7 +61,7 @@ def producer_config(
 ) -> dict[str, Any]:
     """The producer configuration Arena uses; ``overrides`` win (use dotted librdkafka names)."""
     config: dict[str, Any] = {
-        "bootstrap.servers": kafka.bootstrap,
+        **kafka.client_config(),
         "enable.idempotence": True,
         "acks": "all",
         # Throughput: let batches fill for a few ms, compress them cheaply.

@@ -58,7 +58,7 @@ def default_topics(kafka: KafkaSettings) -> list[TopicSpec]:
 
 
 def admin_client(kafka: KafkaSettings) -> AdminClient:
-    return AdminClient({"bootstrap.servers": kafka.bootstrap}, error_cb=log_broker_error)
+    return AdminClient(kafka.client_config(), error_cb=log_broker_error)
 
 
 def ensure_topics(
