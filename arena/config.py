@@ -63,10 +63,13 @@ class KafkaSettings(BaseSettings):
     ssl_key_location: Path | None = None
     ssl_key_password: SecretStr = SecretStr("")
 
-    def client_config(self) -> dict[str, str]:
+    def client_config(self) -> dict[str, str | int | float | bool]:
         """What every Kafka client (producer, consumer, admin) needs to reach the broker: the
         bootstrap address and, when configured, the security protocol and credentials."""
-        config = {"bootstrap.servers": self.bootstrap, "security.protocol": self.security_protocol}
+        config: dict[str, str | int | float | bool] = {
+            "bootstrap.servers": self.bootstrap,
+            "security.protocol": self.security_protocol,
+        }
         if self.security_protocol.startswith("SASL"):
             config["sasl.mechanisms"] = self.sasl_mechanism
             config["sasl.username"] = self.sasl_username

@@ -124,14 +124,19 @@ class KafkaServer:
                 "advertised.listeners": f"PLAINTEXT://{self.address}",
                 "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             }
-        admin, password = principal(ADMIN), load_or_create(self.stack.state_dir).kafka_admin_password
+        admin, password = (
+            principal(ADMIN),
+            load_or_create(self.stack.state_dir).kafka_admin_password,
+        )
         scram = "org.apache.kafka.common.security.scram.ScramLoginModule"
         plain = "org.apache.kafka.common.security.plain.PlainLoginModule"
         return {
             # Clients: SCRAM-SHA-512 principals, one per role, created at format time.
             "listeners": f"SASL_PLAINTEXT://{self.address},CONTROLLER://{ctl}",
             "advertised.listeners": f"SASL_PLAINTEXT://{self.address}",
-            "listener.security.protocol.map": "SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+            "listener.security.protocol.map": (
+                "SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT"
+            ),
             "inter.broker.listener.name": "SASL_PLAINTEXT",
             "sasl.enabled.mechanisms": "SCRAM-SHA-512",
             "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",

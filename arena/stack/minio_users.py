@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from minio import MinioAdmin
-from minio.credentials import StaticProvider
+from minio.credentials.providers import StaticProvider
 
 from arena.config import ObjectStoreSettings
 from arena.stack.credentials import MINIO_ROLES, StackCredentials, principal

@@ -147,3 +147,23 @@ def test_no_secret_reaches_a_log_or_an_error(
     texts += [r.getMessage() for r in caplog.records]
     for value in [*secrets.values(), "sign-S3CR3T-"]:
         assert all(value not in text for text in texts), value
+
+
+def test_kafka_client_config_carries_the_sasl_credentials_only_when_asked() -> None:
+    from arena.config import KafkaSettings
+
+    assert KafkaSettings().client_config() == {
+        "bootstrap.servers": "127.0.0.1:19092",
+        "security.protocol": "PLAINTEXT",
+    }
+    secure = KafkaSettings(
+        security_protocol="SASL_SSL",
+        sasl_username="arena-scorer",
+        sasl_password="s3cret",  # type: ignore[arg-type]  # pydantic coerces to SecretStr
+        ssl_ca_location="/etc/arena/ca.pem",  # type: ignore[arg-type]
+    )
+    config = secure.client_config()
+    assert config["sasl.mechanisms"] == "SCRAM-SHA-512"
+    assert (config["sasl.username"], config["sasl.password"]) == ("arena-scorer", "s3cret")
+    assert config["ssl.ca.location"] == "/etc/arena/ca.pem"
+    assert "s3cret" not in repr(secure)

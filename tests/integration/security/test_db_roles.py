@@ -56,7 +56,9 @@ def logins(roles_db: DatabaseSettings) -> dict[str, DatabaseSettings]:
     return found
 
 
-def _connect(db: DatabaseSettings, dbname: str | None = None) -> psycopg.Connection[tuple[object, ...]]:
+def _connect(
+    db: DatabaseSettings, dbname: str | None = None
+) -> psycopg.Connection[tuple[object, ...]]:
     return psycopg.connect(
         host=db.host,
         port=db.port,
@@ -72,7 +74,9 @@ def _refused(db: DatabaseSettings, statement: str) -> None:
         conn.execute(statement)
 
 
-def test_the_analyst_reads_the_views_and_writes_nothing(logins: dict[str, DatabaseSettings]) -> None:
+def test_the_analyst_reads_the_views_and_writes_nothing(
+    logins: dict[str, DatabaseSettings],
+) -> None:
     analyst = logins["analyst"]
     with _connect(analyst) as conn:
         assert conn.execute("SELECT kind, to_version FROM champion_timeline").fetchall() == [

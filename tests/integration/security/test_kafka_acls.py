@@ -40,7 +40,9 @@ def test_only_the_operator_and_the_evaluator_write_the_control_topic(
     topic = secure_settings.kafka.model_topic
     run = uuid.uuid4().hex[:8]
 
-    anonymous = _write({"bootstrap.servers": secure_settings.kafka.bootstrap}, topic, b"anon-" + run.encode())
+    anonymous = _write(
+        {"bootstrap.servers": secure_settings.kafka.bootstrap}, topic, b"anon-" + run.encode()
+    )
     assert anonymous is not None  # the SASL listener never lets an unauthenticated client in
 
     wrong = _as(secure_settings, credentials, "operator").model_copy(
