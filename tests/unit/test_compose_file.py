@@ -52,3 +52,15 @@ def test_every_arena_variable_is_a_setting(compose: dict[str, Any]) -> None:
         if var.startswith("ARENA_") and var not in known
     }
     assert not unknown, f"no such setting in arena/config.py: {sorted(unknown)}"
+
+
+def test_published_ports_are_loopback_only(compose: dict[str, Any]) -> None:
+    ports = [p for s in compose["services"].values() for p in s.get("ports", [])]
+    assert ports and all(str(p).startswith("127.0.0.1:") for p in ports), ports
+
+
+def test_every_scorer_has_its_own_stable_id(compose: dict[str, Any]) -> None:
+    scorers = [s for s in compose["services"].values() if s.get("command") == ["scorer"]]
+    ids = [_environment(s).get("ARENA_SCORER_SCORER_ID") for s in scorers]
+    assert len(scorers) >= 2 and None not in ids and len(set(ids)) == len(ids)
+    assert all("replicas" not in s.get("deploy", {}) for s in scorers)
