@@ -27,11 +27,39 @@ def _frozen(prefix: str) -> SettingsConfigDict:
     return SettingsConfigDict(env_prefix=prefix, frozen=True, extra="ignore")
 
 
+DEFAULT_DEPLOYMENT = "arena"
+
+
 class ModeSettings(BaseSettings):
-    """``local`` allows default secrets; anything else refuses them."""
+    """``local`` allows default secrets; anything else refuses them. ``deployment`` names
+    this deployment: the default names of its topics, groups, database and MinIO aliases."""
 
     model_config = _frozen("ARENA_")
     mode: Literal["local", "production"] = "local"
+    # Safe as a topic prefix, a group id, a PostgreSQL database name and an S3 key segment.
+    deployment: str = Field(default=DEFAULT_DEPLOYMENT, pattern=r"^[a-z][a-z0-9_]{0,62}$")
+
+
+def deployment_defaults(deployment: str) -> dict[str, dict[str, str]]:
+    """The default names of a deployment's topics, groups, database and alias prefix.
+
+    For ``arena`` they are the names Arena always had (``arena.images``, ``arena-scorer``,
+    database ``arena``, ``aliases/``), so an existing deployment changes nothing.
+    """
+    d = deployment
+    topics = {"image": "images", "label": "labels", "prediction": "predictions"}
+    return {
+        "kafka": {
+            **{f"{name}_topic": f"{d}.{suffix}" for name, suffix in topics.items()},
+            "model_topic": f"{d}.models",
+            "scorer_status_topic": f"{d}.scorer-status",
+        },
+        "db": {"name": d},
+        "s3": {"alias_prefix": "aliases" if d == DEFAULT_DEPLOYMENT else f"aliases/{d}"},
+        "scorer": {"group_id": f"{d}-scorer"},
+        "trainer": {"group_id": f"{d}-trainer"},
+        "evaluator": {"group_id": f"{d}-evaluator"},
+    }
 
 
 class KafkaSettings(BaseSettings):
@@ -118,6 +146,8 @@ class ObjectStoreSettings(BaseSettings):
     secure: bool = False
     model_bucket: str = "arena-models"
     image_bucket: str = "arena-images"
+    # Where the aliases live in the model bucket; by default derived from ARENA_DEPLOYMENT.
+    alias_prefix: str = Field(default="aliases", pattern=r"^[a-z0-9_-]+(/[a-z0-9_-]+)*$")
 
 
 class SigningSettings(BaseSettings):
@@ -323,6 +353,7 @@ class Settings:
         renamed = _renamed_from_environment()
         section = {name: {**renamed.get(name, {}), **overrides.get(name, {})} for name in SECTIONS}
         self.mode = _build(ModeSettings, section["mode"])
+        _add_deployment_defaults(section, self.mode.deployment)
         self.kafka = _build(KafkaSettings, section["kafka"])
         self.db = _build(DatabaseSettings, section["db"])
         self.s3 = _build(ObjectStoreSettings, section["s3"])
@@ -368,6 +399,19 @@ def with_overrides(settings: Settings, **sections: dict[str, Any]) -> Settings:
                 current[key] = value.get_secret_value()
         merged[name] = {**current, **sections.get(name, {})}
     return Settings(**merged)
+
+
+def _add_deployment_defaults(section: dict[str, dict[str, Any]], deployment: str) -> None:
+    """Name what neither the environment nor an override names after the deployment."""
+    prefixes = {"kafka": "KAFKA", "db": "DB", "s3": "S3", "scorer": "SCORER"}
+    prefixes |= {"trainer": "TRAINER", "evaluator": "EVALUATOR"}
+    for name, fields in deployment_defaults(deployment).items():
+        for field, value in fields.items():
+            if (
+                field not in section[name]
+                and f"ARENA_{prefixes[name]}_{field.upper()}" not in os.environ
+            ):
+                section[name][field] = value
 
 
 def _renamed_from_environment() -> dict[str, dict[str, str]]:
@@ -418,5 +462,6 @@ __all__ = [
     "SigningSettings",
     "StackSettings",
     "TrainerSettings",
+    "deployment_defaults",
     "with_overrides",
 ]

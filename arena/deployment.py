@@ -49,6 +49,7 @@ def isolated_deployment(
             "scorer_status_topic": f"{prefix}.scorer-status",
         },
         "db": {"name": database},
+        "s3": {"alias_prefix": f"aliases/{prefix.replace('.', '_')}"},
         "scorer": {"group_id": f"{prefix}-scorer"},
         "trainer": {"group_id": f"{prefix}-trainer"},
         "evaluator": {"group_id": f"{prefix}-evaluator"},

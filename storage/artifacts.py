@@ -140,18 +140,25 @@ class ArtifactStore:
         return data
 
     def alias(self, name: str, ref: ArtifactRef) -> None:
-        """Point ``aliases/<name>.json`` (e.g. ``champion``) at ``ref``."""
+        """Point ``<alias prefix>/<name>.json`` (e.g. ``aliases/champion.json``) at ``ref``.
+
+        The prefix (``ARENA_S3_ALIAS_PREFIX``) is the deployment's, so two deployments sharing
+        a bucket never overwrite each other's aliases."""
         body = json.dumps({"uri": ref.uri, "sha256": ref.sha256, "size": ref.size}).encode()
         bucket = self._s3.model_bucket
         self._ensure_bucket(bucket)
         self._client.put_object(
-            bucket, _alias_key(name), io.BytesIO(body), len(body), "application/json"
+            bucket,
+            _alias_key(self._s3.alias_prefix, name),
+            io.BytesIO(body),
+            len(body),
+            "application/json",
         )
 
     def resolve_alias(self, name: str) -> ArtifactRef | None:
         """The artifact ``name`` points at, or None when the alias was never written."""
         try:
-            body = self.read_object(self._s3.model_bucket, _alias_key(name))
+            body = self.read_object(self._s3.model_bucket, _alias_key(self._s3.alias_prefix, name))
         except ArtifactNotFound:
             return None
         try:
@@ -287,7 +294,7 @@ def _store_status(status: int) -> bool:
     return status >= 500 or status in (408, 429)
 
 
-def _alias_key(name: str) -> str:
+def _alias_key(prefix: str, name: str) -> str:
     if not name or "/" in name or name.startswith("."):
         raise ValueError(f"alias names are single path segments, got {name!r}")
-    return f"aliases/{name}.json"
+    return f"{prefix}/{name}.json"

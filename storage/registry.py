@@ -227,8 +227,12 @@ class Registry:
         metric: str | None = None,
         since: datetime | None = None,
         limit: int | None = None,
+        until: datetime | None = None,
     ) -> list[Evaluation]:
-        """Score history in time order; with ``limit``, the most recent ``limit`` points."""
+        """Score history in time order; with ``limit``, the most recent ``limit`` points.
+
+        ``since`` is inclusive and ``until`` exclusive, as in the HTTP API's history.
+        """
         query = select(EvaluationRow).order_by(
             EvaluationRow.computed_at.desc(), EvaluationRow.id.desc()
         )
@@ -238,6 +242,8 @@ class Registry:
             query = query.where(EvaluationRow.metric == metric)
         if since is not None:
             query = query.where(EvaluationRow.computed_at >= since)
+        if until is not None:
+            query = query.where(EvaluationRow.computed_at < until)
         if limit is not None:
             query = query.limit(limit)
         with self._sessions() as session:
