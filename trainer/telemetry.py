@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -59,10 +59,15 @@ class TrainerMetrics:
             registry=r,
         )
         self.examples_trained = Counter(
-            "arena_trainer_examples_trained", "Examples in the training sets of fine-tunes", registry=r
+            "arena_trainer_examples_trained",
+            "Examples in the training sets of fine-tunes",
+            registry=r,
         )
         self.dead_labels = Counter(
             "arena_trainer_dead_labels", "Malformed labels sent to the DLQ", registry=r
+        )
+        self.replay_examples = Gauge(
+            "arena_trainer_replay_examples", "Examples in the replay buffer", registry=r
         )
         self.scheduled_runs = Counter(
             "arena_trainer_scheduled_runs", "Scheduled retrain jobs that fired here", registry=r

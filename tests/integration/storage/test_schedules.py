@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -76,7 +77,7 @@ def test_two_runners_run_each_job_once_and_the_second_takes_over(engine: Engine)
         _wait(lambda: len(runs) >= 4)
         assert not b.is_leader
         assert {r[0] for r in runs} == {"a"}
-        gaps = [later[2] - earlier[2] for earlier, later in zip(runs, runs[1:], strict=False)]
+        gaps = [later[2] - earlier[2] for earlier, later in itertools.pairwise(runs)]
         assert min(gaps) > 0.5, f"a job ran twice for one fire: {gaps}"
 
         a.stop()  # the leader goes away: its lock is released with its connection
