@@ -86,3 +86,24 @@ def test_two_runners_run_each_job_once_and_the_second_takes_over(engine: Engine)
     finally:
         a.stop()
         b.stop()
+
+
+def test_arena_schedule_add_list_remove(
+    engine: Engine, empty_db: DatabaseSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from arena.cli.main import app, register_commands
+
+    register_commands()
+    monkeypatch.setenv("ARENA_DB_NAME", empty_db.name)
+    cli = CliRunner()
+    added = cli.invoke(
+        app, ["schedule", "add", "nightly-retrain", "--cron", "0 3 * * *", "--job", "retrain"]
+    )
+    assert added.exit_code == 0, added.output
+    assert "retrain (trainer)" in added.output
+    listed = cli.invoke(app, ["schedule", "list"])
+    assert "nightly-retrain" in listed.output and "trainer" in listed.output
+    assert cli.invoke(app, ["schedule", "remove", "nightly-retrain"]).exit_code == 0
+    assert ScheduleBook(engine).list() == []
