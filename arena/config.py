@@ -259,6 +259,8 @@ class TrainerSettings(BaseSettings):
     epochs: int = Field(default=2, ge=1)
     learning_rate: float | None = Field(default=None, gt=0)  # None: the flavor's default
     seed: int = 0
+    metrics_port: int = Field(default=0, ge=0, le=65535)  # 0: any free port, logged
+    metrics_host: str = "127.0.0.1"
 
 
 class EvaluatorSettings(BaseSettings):
@@ -274,6 +276,31 @@ class EvaluatorSettings(BaseSettings):
     reconcile_interval_s: float = Field(default=30.0, gt=0)
     batch_size: int = Field(default=1000, ge=1)
     batch_timeout_ms: int = Field(default=200, ge=1)
+    metrics_port: int = Field(default=0, ge=0, le=65535)  # 0: any free port, logged
+    metrics_host: str = "127.0.0.1"
+
+
+class WebhookSettings(BaseSettings):
+    """Where promotions, rollbacks, pins and unpins are announced over HTTP (``urls``:
+    comma-separated), signed with HMAC-SHA256 over the body when ``secret`` is set."""
+
+    model_config = _frozen("ARENA_WEBHOOK_")
+    urls: Annotated[tuple[str, ...], NoDecode] = ()
+    secret: SecretStr = SecretStr("")
+    timeout_s: float = Field(default=5.0, gt=0)
+    attempts: int = Field(default=5, ge=1)
+    backoff_s: float = Field(default=0.5, gt=0)
+    queue_size: int = Field(default=1000, ge=1)
+
+    @field_validator("urls", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = tuple(u.strip() for u in value.split(",") if u.strip())
+        for url in value:
+            if not str(url).startswith(("http://", "https://")):
+                raise ValueError(f"{url!r} is not an http:// or https:// URL")
+        return value
 
 
 API_ROLES = ("viewer", "operator")  # each role may do what the ones before it may
@@ -333,7 +360,7 @@ def parse_api_tokens(value: str) -> tuple[ApiToken, ...]:
 
 SECTIONS = (
     "mode", "kafka", "db", "s3", "signing", "stack", "images", "labels", "scorer", "trainer",
-    "evaluator", "api",
+    "evaluator", "api", "webhook",
 )  # fmt: skip
 
 # Old variable -> (section, field) it became. Read for one release, with a warning.
@@ -365,6 +392,7 @@ class Settings:
         self.trainer = _build(TrainerSettings, section["trainer"])
         self.evaluator = _build(EvaluatorSettings, section["evaluator"])
         self.api = _build(ApiSettings, section["api"])
+        self.webhook = _build(WebhookSettings, section["webhook"])
         self._refuse_default_secrets()
 
     def _refuse_default_secrets(self) -> None:
@@ -376,6 +404,8 @@ class Settings:
             raise ConfigError(
                 "ARENA_S3_SECRET_KEY: the default secret is only allowed in local mode"
             )
+        if self.webhook.urls and not self.webhook.secret.get_secret_value():
+            raise ConfigError("ARENA_WEBHOOK_SECRET: webhooks must be signed outside local mode")
         key = self.signing.key.get_secret_value()
         if key == DEFAULT_SECRET:
             raise ConfigError("ARENA_SIGNING_KEY: the default secret is only allowed in local mode")

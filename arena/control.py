@@ -26,6 +26,7 @@ from arena.errors import ArenaError, InvalidEvent
 from arena.events import SERVING_KEY, ModelEvent, decode_model_event, encode_model_event
 from arena.faults import crash_point
 from arena.signing import ArtifactSigner
+from arena.webhooks import ControlNotice, Notifier
 from storage.artifacts import ArtifactStore
 from storage.domain import ModelVersion, PromotionKind
 from storage.registry import Registry
@@ -43,12 +44,20 @@ class ServingChange:
 
 class ControlPlane:
     def __init__(
-        self, registry: Registry, store: ArtifactStore, producer: Producer, kafka: KafkaSettings
+        self,
+        registry: Registry,
+        store: ArtifactStore,
+        producer: Producer,
+        kafka: KafkaSettings,
+        notifier: Notifier | None = None,
     ) -> None:
+        """``notifier``: told of every promotion, rollback, pin and unpin once it is announced
+        (the webhooks); it must not block."""
         self.registry = registry
         self.store = store
         self._producer = producer
         self._kafka = kafka
+        self._notifier = notifier
 
     def promote(
         self,
@@ -62,6 +71,7 @@ class ControlPlane:
 
         ``expected_champion``: the champion this promotion replaces (see ``rollback``).
         """
+        before = self.registry.champion()
         self.registry.set_champion(
             version_id, reason=reason, actor=actor, expected_champion=expected_champion
         )
@@ -69,7 +79,8 @@ class ControlPlane:
         champion = self.registry.get_version(version_id)
         self.store.alias("champion", champion.artifact)
         crash_point("control.after_alias")
-        return self._announce(PromotionKind.PROMOTE, reason, actor)
+        previous = before.id if before is not None else None
+        return self._announce(PromotionKind.PROMOTE, reason, actor, (version_id, previous))
 
     def rollback(
         self,
@@ -92,22 +103,27 @@ class ControlPlane:
         assert promotion.to_version is not None
         self.store.alias("champion", self.registry.get_version(promotion.to_version).artifact)
         crash_point("control.after_alias")
-        return self._announce(PromotionKind.ROLLBACK, reason, actor)
+        notice = (promotion.to_version, promotion.from_version)
+        return self._announce(PromotionKind.ROLLBACK, reason, actor, notice)
 
     def pin(
         self, version_id: int, *, reason: str, actor: str, expires_at: datetime | None = None
     ) -> ServingChange:
         """Serve ``version_id`` everywhere until unpinned (or ``expires_at``); blocks promotions."""
+        before = self.registry.serving_version()
         self.registry.pin(version_id, actor=actor, reason=reason, expires_at=expires_at)
         crash_point("control.after_registry")
-        return self._announce(PromotionKind.PIN, reason, actor)
+        previous = before.id if before is not None else None
+        return self._announce(PromotionKind.PIN, reason, actor, (version_id, previous))
 
     def unpin(self, *, reason: str, actor: str) -> ServingChange:
         """Release the pin; the scorers go back to the champion."""
+        before = self.registry.serving_version()
         if self.registry.unpin(actor=actor, reason=reason) is None:
             raise ArenaError("no pin to release")
         crash_point("control.after_registry")
-        return self._announce(PromotionKind.UNPIN, reason, actor)
+        previous = before.id if before is not None else None
+        return self._announce(PromotionKind.UNPIN, reason, actor, (None, previous))
 
     def bootstrap(
         self,
@@ -194,7 +210,16 @@ class ControlPlane:
             log.error("the control topic's last event is malformed: %s", exc.reason)
             return None
 
-    def _announce(self, action: PromotionKind, reason: str, actor: str) -> ServingChange:
+    def _announce(
+        self,
+        action: PromotionKind,
+        reason: str,
+        actor: str,
+        notice: tuple[int | None, int | None] | None = None,
+    ) -> ServingChange:
+        """Point the serving alias and tell the scorers; then, for an operator-visible change
+        (``notice``: the version acted on, None for the served one, and the previous one),
+        the notifier."""
         serving = self.registry.serving_version()
         if serving is None:
             raise ArenaError("nothing to serve: the registry has no champion and no pin")
@@ -211,4 +236,23 @@ class ControlPlane:
         self._producer.produce(self._kafka.model_topic, encode_model_event(event), SERVING_KEY)
         flush_or_raise(self._producer, 30)
         log.info("%s: serving version %d (%s, by %s)", action, serving.id, reason, actor)
+        if notice is not None and self._notifier is not None:
+            version, previous = notice
+            self._notify(
+                ControlNotice.now(
+                    str(action),
+                    version if version is not None else serving.id,
+                    previous,
+                    serving.id,
+                    reason,
+                    actor,
+                )
+            )
         return ServingChange(serving, event)
+
+    def _notify(self, notice: ControlNotice) -> None:
+        assert self._notifier is not None
+        try:
+            self._notifier.notify(notice)
+        except Exception:  # a notification never fails the change it reports
+            log.exception("notifying %s failed", notice.kind)

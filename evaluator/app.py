@@ -8,6 +8,7 @@ Wiring only; the steps live in ``rounds``, the rules in ``policy``, ``probation`
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from contextlib import ExitStack
 
@@ -22,6 +23,9 @@ from arena.config import Settings
 from arena.control import ControlPlane
 from arena.join import LabelJoiner
 from arena.labeled_stream import open_labeled_stream
+from arena.schedules import ScheduleRunner
+from arena.telemetry_http import serve_metrics
+from arena.webhooks import make_notifier
 from evaluator.rounds import ACTOR, Evaluator, EvaluatorHandle
 from storage.artifacts import ArtifactStore
 from storage.db import make_engine
@@ -45,7 +49,10 @@ def run_evaluator(
         producer = make_producer(kafka)
         resources.callback(producer.flush, 10)
         engine = make_engine(settings.db)
-        control = ControlPlane(Registry(engine), store, producer, kafka)
+        notifier = make_notifier(settings.webhook)
+        if notifier is not None:
+            resources.callback(notifier.close, 2.0)  # within the 10 s a SIGTERM allows
+        control = ControlPlane(Registry(engine), store, producer, kafka, notifier)
         evaluator = Evaluator(
             settings, control, store, handle, Probations(engine), Decisions(engine)
         )
@@ -58,12 +65,29 @@ def run_evaluator(
         consumer.subscribe([kafka.image_topic, kafka.label_topic])
         stream = open_labeled_stream(settings, store, joiner, resources, cfg.batch_size)
         control.reconcile(actor=ACTOR)  # a change a crash left half done is completed first
+        server = serve_metrics(
+            cfg.metrics_host, cfg.metrics_port, handle.metrics.registry, "evaluator"
+        )
+        resources.callback(server.shutdown)
+        handle.metrics_port = server.server_address[1]
+        round_requested = threading.Event()
+
+        def scheduled_round(name: str) -> None:
+            handle.metrics.scheduled_runs.inc()
+            round_requested.set()  # the loop runs the round at its next batch or idle turn
+
+        schedules = ScheduleRunner(
+            engine, "evaluator", {"evaluate": scheduled_round}, check_s=handle.schedule_check_s
+        )
+        schedules.start()
+        resources.callback(schedules.stop)
         handle.started.set()
         last = last_reconcile = time.monotonic()
 
         def evaluate_if_due() -> None:
             nonlocal last, last_reconcile
-            if time.monotonic() - last >= cfg.interval_s:
+            if round_requested.is_set() or time.monotonic() - last >= cfg.interval_s:
+                round_requested.clear()
                 evaluator.evaluate()
                 last = time.monotonic()
             if time.monotonic() - last_reconcile >= cfg.reconcile_interval_s:

@@ -22,6 +22,7 @@ from evaluator.classification import classification_metrics
 from evaluator.policy import Decision, PromotionPolicy
 from evaluator.probation import ProbationMonitor
 from evaluator.service import EvaluationWindow, decide_action
+from evaluator.telemetry import EvaluatorMetrics
 from storage.artifacts import ArtifactStore
 from storage.decisions import Decisions
 from storage.domain import (
@@ -56,6 +57,9 @@ class EvaluatorHandle:
     rollbacks: list[int] = field(default_factory=list)
     blocked: list[int] = field(default_factory=list)
     started: threading.Event = field(default_factory=threading.Event)
+    metrics: EvaluatorMetrics = field(default_factory=EvaluatorMetrics)
+    metrics_port: int = 0
+    schedule_check_s: float = 5.0  # how often the scheduled-job runner checks its lock
 
 
 class Evaluator:
@@ -119,10 +123,13 @@ class Evaluator:
 
     def evaluate(self) -> None:
         """One evaluation round: score history, probation, then the newest challenger."""
+        metrics = self.handle.metrics
+        metrics.rounds.inc()
         self._announce_expired_pin()
         champion = self.registry.champion()
         if champion is None:
             return
+        metrics.champion_version.set(champion.id)
         now = datetime.now(UTC)
         self._record_champion(champion, now)
         if self.probation is not None:
@@ -131,6 +138,8 @@ class Evaluator:
         if challenger is not None and self.probation is None:
             self._judge(champion, challenger, now)
         self._window_start = now
+        metrics.probation_open.set(0 if self.probation is None else 1)
+        metrics.probation_labels.set(0 if self.probation is None else len(self.probation.monitor))
 
     def _announce_expired_pin(self) -> None:
         """A pin that lapses on its own (``--until``) sends no event; tell the scorers here."""
@@ -156,6 +165,8 @@ class Evaluator:
         proba = self.models.model(champion).predict_proba(selection.images())
         metrics = classification_metrics(selection.labels(), proba, N_CLASSES)
         self._write(champion.id, metrics, len(selection), now, "champion")
+        self.handle.metrics.champion_accuracy.set(metrics["accuracy"])
+        self.handle.metrics.champion_samples.set(len(selection))
 
     def _judge(self, champion: ModelVersion, challenger: ModelVersion, now: datetime) -> None:
         selection = self.window.eligible_for(challenger, self.holdout, also_trained=[champion])
@@ -176,6 +187,7 @@ class Evaluator:
         self.handle.decisions.append(f"v{challenger.id}: {action.reason}")
 
         def record(outcome: DecisionOutcome, reason: str) -> None:
+            self.handle.metrics.decisions.labels(outcome.value).inc()
             self._record_decision(champion, challenger, decision, outcome, reason, len(selection))
 
         if action.blocked_by_pin:
@@ -248,6 +260,7 @@ class Evaluator:
             self.probation = None
             reason = f"the champion became version {champion.id}"
             self.probations.close(p.new.id, ProbationOutcome.CANCELLED, reason)
+            self.handle.metrics.probation_verdicts.labels(ProbationOutcome.CANCELLED.value).inc()
             return
         fresh = [
             e
@@ -279,6 +292,7 @@ class Evaluator:
             )
             self.handle.rollbacks.append(p.new.id)
         self.probations.close(p.new.id, outcome, verdict.reason)
+        self.handle.metrics.probation_verdicts.labels(outcome.value).inc()
 
     def _write(
         self, version_id: int, metrics: dict[str, float], n: int, now: datetime, role: str

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 
 from arena.bus.loop import LoopHealth
+from arena.telemetry_http import Response, metrics_route, serve_routes
 
 
 class Heartbeat(LoopHealth):
@@ -44,28 +44,13 @@ def serve_health(
 ) -> ThreadingHTTPServer:
     """Start the health server in a daemon thread; ``port`` 0 picks a free port."""
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path == "/metrics":
-                self._send(200, generate_latest(registry), CONTENT_TYPE_LATEST)
-            elif self.path == "/healthz":
-                self._send(*healthz(heartbeat, reloader))
-            elif self.path == "/readyz":
-                ok = ready()
-                self._send(200 if ok else 503, b"ready\n" if ok else b"not ready\n")
-            else:
-                self._send(404, b"not found\n")
+    def health() -> Response:
+        code, body = healthz(heartbeat, reloader)
+        return code, body, "text/plain"
 
-        def _send(self, code: int, body: bytes, ctype: str = "text/plain") -> None:
-            self.send_response(code)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def readiness() -> Response:
+        ok = ready()
+        return (200, b"ready\n", "text/plain") if ok else (503, b"not ready\n", "text/plain")
 
-        def log_message(self, format: str, *args: object) -> None:
-            return  # scrapes every few seconds would drown the service log
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    threading.Thread(target=server.serve_forever, name="health", daemon=True).start()
-    return server
+    routes = {"/metrics": metrics_route(registry), "/healthz": health, "/readyz": readiness}
+    return serve_routes(host, port, routes, "health")

@@ -2,7 +2,9 @@
 
 Wiring only; the steps are in ``fine_tune`` (the challenger), ``service`` (when, and the
 holdout) and ``replay`` (the buffer). Fine-tunes run every K new labels or when the
-APScheduler interval job fires (both configurable). Consumer offsets are committed only
+APScheduler interval job fires (both configurable), and when a scheduled ``retrain`` job
+(``arena schedule add``, see ``arena.schedules``) fires. ``/metrics`` serves the fine-tunes
+and the join buffer (``telemetry``). Consumer offsets are committed only
 after a challenger is registered, so a restart re-reads what was not yet part of a
 registered training set.
 """
@@ -27,12 +29,15 @@ from arena.bus.topics import default_topics, ensure_topics
 from arena.config import Settings
 from arena.join import LabelJoiner
 from arena.labeled_stream import open_labeled_stream
+from arena.schedules import ScheduleRunner
+from arena.telemetry_http import serve_metrics
 from storage.artifacts import ArtifactStore
 from storage.db import make_engine
 from storage.domain import ModelVersion
 from storage.registry import Registry
 from trainer.fine_tune import Trainer
 from trainer.service import committable
+from trainer.telemetry import TrainerMetrics
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +53,9 @@ class TrainerHandle:
     trained_samples: int = 0
     started: threading.Event = field(default_factory=threading.Event)
     joiner: LabelJoiner | None = None
+    metrics: TrainerMetrics = field(default_factory=TrainerMetrics)
+    metrics_port: int = 0
+    schedule_check_s: float = 5.0  # how often the scheduled-job runner checks its lock
 
 
 def run_trainer(settings: Settings, stop: StopFlag, handle: TrainerHandle | None = None) -> None:
@@ -58,8 +66,25 @@ def run_trainer(settings: Settings, stop: StopFlag, handle: TrainerHandle | None
     with ExitStack() as resources:
         store = ArtifactStore(settings.s3)
         resources.callback(store.close)
-        trainer = Trainer(settings, Registry(make_engine(settings.db)), store)
+        engine = make_engine(settings.db)
+        trainer = Trainer(settings, Registry(engine), store)
         handle.joiner = trainer.joiner
+        metrics = handle.metrics
+        metrics.watch_join(lambda: trainer.joiner.stats)
+        metrics.replay_examples.set_function(lambda: len(trainer.buffer))
+        server = serve_metrics(cfg.metrics_host, cfg.metrics_port, metrics.registry, "trainer")
+        resources.callback(server.shutdown)
+        handle.metrics_port = server.server_address[1]
+
+        def scheduled_retrain(name: str) -> None:
+            metrics.scheduled_runs.inc()
+            trainer.retrain_requested.set()  # the loop fine-tunes at its next batch or idle turn
+
+        schedules = ScheduleRunner(
+            engine, "trainer", {"retrain": scheduled_retrain}, check_s=handle.schedule_check_s
+        )
+        schedules.start()
+        resources.callback(schedules.stop)
         consumer = BatchConsumer(kafka, cfg.group_id)
         resources.callback(consumer.close)
         consumer.subscribe([kafka.image_topic, kafka.label_topic])
@@ -88,6 +113,7 @@ def run_trainer(settings: Settings, stop: StopFlag, handle: TrainerHandle | None
                 trainer.add(example)
             for record, reason in ingested.bad_labels:
                 handle.dead_labels += 1
+                metrics.dead_labels.inc()
                 dead = dead_letter_record(record, reason, kafka)
                 dlq.produce(dead.topic, dead.value, dead.key, headers=list(dead.headers))
                 log.warning("malformed label to %s: %s", dead.topic, reason)
@@ -101,9 +127,13 @@ def run_trainer(settings: Settings, stop: StopFlag, handle: TrainerHandle | None
             version = trainer.fine_tune(ts)
             if version is None:
                 return
-            handle.train_seconds += time.monotonic() - started
+            seconds = time.monotonic() - started
+            handle.train_seconds += seconds
             handle.trained_samples += len(ts.labels)
             handle.fine_tunes += 1
+            metrics.fine_tunes.inc()
+            metrics.fine_tune_seconds.observe(seconds)
+            metrics.examples_trained.inc(len(ts.labels))
             handle.registered.append(version)
             flush_or_raise(dlq, 30)
             consumer.commit(committable(seen, trainer.joiner.pending_floor()))

@@ -42,6 +42,7 @@ class Trainer:
         self.trigger = FineTuneTrigger(cfg.finetune_every_labels, 0.0)
         self.intake = TrainingIntake(self.buffer, self.trigger, labels.holdout_percent)
         self.timer_fired = threading.Event()
+        self.retrain_requested = threading.Event()  # a scheduled retrain job fired
         self._own_line: ModelFlavor | None = None  # last challenger, when flavors differ
         self._unfinished: TrainingSet | None = None  # taken, but its fine-tune failed
 
@@ -57,6 +58,12 @@ class Trainer:
         """
         if self._unfinished is not None:
             return self._unfinished
+        if self.retrain_requested.is_set():
+            self.retrain_requested.clear()
+            now = self.intake.take_now()
+            if now is None:
+                log.warning("scheduled retrain: the replay buffer is empty, nothing to train on")
+            return now
         if self.timer_fired.is_set() and self.trigger.new_labels > 0:
             self.timer_fired.clear()
             self.trigger.on_labels(self.settings.trainer.finetune_every_labels)  # force it due

@@ -77,6 +77,16 @@ class TrainingIntake:
         self._trigger.on_labels(1)
         return True
 
+    def take_now(self) -> TrainingSet | None:
+        """The whole buffer as a training set now, whatever the trigger says (a scheduled
+        retrain); None when the buffer is empty."""
+        if len(self._buffer) == 0:
+            return None
+        training_set = self._buffer.training_set()
+        self._buffer.mark_trained()
+        self._trigger.reset()
+        return training_set
+
     def take_if_due(self) -> TrainingSet | None:
         """The training set for a fine-tune when one is due; resets the trigger and period."""
         if not self._trigger.due():

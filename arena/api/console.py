@@ -12,6 +12,7 @@ from arena.bus.producer import make_producer
 from arena.bus.topics import default_topics, ensure_topics
 from arena.config import Settings
 from arena.control import ControlPlane
+from arena.webhooks import make_notifier
 from storage.artifacts import ArtifactStore
 from storage.db import make_engine
 from storage.decisions import Decisions
@@ -38,10 +39,11 @@ def open_console(settings: Settings) -> Iterator[Console]:
     ensure_topics(settings.kafka, default_topics(settings.kafka))
     engine = make_engine(settings.db)
     producer = make_producer(settings.kafka)
+    notifier = make_notifier(settings.webhook)
     try:
         with ArtifactStore(settings.s3) as store:
             yield Console(
-                control=ControlPlane(Registry(engine), store, producer, settings.kafka),
+                control=ControlPlane(Registry(engine), store, producer, settings.kafka, notifier),
                 reports=Reports(engine),
                 decisions=Decisions(engine),
                 fleet=FleetView(
@@ -52,3 +54,5 @@ def open_console(settings: Settings) -> Iterator[Console]:
     finally:
         producer.flush(10)
         engine.dispose()
+        if notifier is not None:
+            notifier.close()

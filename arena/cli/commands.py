@@ -16,6 +16,7 @@ _MODULES = [
     "arena.cli.demo_cmd",
     "arena.cli.watch_cmd",
     "arena.cli.api_cmd",
+    "arena.cli.schedule_cmd",
 ]
 
 

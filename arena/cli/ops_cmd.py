@@ -23,15 +23,22 @@ console = Console()
 def control_plane() -> Iterator[ControlPlane]:
     from arena.bus.producer import make_producer
     from arena.bus.topics import default_topics, ensure_topics
+    from arena.webhooks import make_notifier
     from storage.artifacts import ArtifactStore
     from storage.db import make_engine
     from storage.registry import Registry
 
     settings = Settings()
     ensure_topics(settings.kafka, default_topics(settings.kafka))
-    with ArtifactStore(settings.s3) as store:
-        producer = make_producer(settings.kafka)
-        yield ControlPlane(Registry(make_engine(settings.db)), store, producer, settings.kafka)
+    notifier = make_notifier(settings.webhook)
+    try:
+        with ArtifactStore(settings.s3) as store:
+            producer = make_producer(settings.kafka)
+            registry = Registry(make_engine(settings.db))
+            yield ControlPlane(registry, store, producer, settings.kafka, notifier)
+    finally:
+        if notifier is not None:
+            notifier.close()  # a command exits right away: deliver its notice first
 
 
 def register(app: typer.Typer) -> None:
