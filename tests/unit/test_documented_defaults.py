@@ -18,6 +18,7 @@ ROW = re.compile(r"^\|\s*`(ARENA_[A-Z0-9_]+)`\s*\|\s*([^|]*?)\s*\|")
 IN_WORDS: dict[str, Any] = {
     "unset": None,
     "empty": "",
+    "none": (),  # an empty list
     "the image bucket": (),  # ARENA_IMAGES_BUCKETS: empty means the image bucket
     "`<hostname>-<pid>`": "",  # ARENA_SCORER_SCORER_ID: empty means <hostname>-<pid>
     "`~/.cache/arena`": Path.home() / ".cache" / "arena",
