@@ -15,7 +15,7 @@ export ARENA_STACK_CACHE_DIR ?= $(ARENA_CACHE)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help venv stack-up stack-down stack-status db-upgrade demo test test-unit test-integration \
+.PHONY: help venv browser stack-up stack-down stack-status db-upgrade demo test test-unit test-integration \
         bench bench-smoke lint fmt clean
 
 help: ## List the targets
@@ -49,15 +49,20 @@ db-upgrade: stack-up ## Apply the registry migrations
 demo: db-upgrade ## The main job: the drift demo on real MNIST images (writes out/demo/)
 	$(ARENA) demo
 
-test: venv ## Lint, unit tests, then integration tests against the real stack (started if needed)
+test: venv ## Lint, unit tests, integration tests against the real stack, reduced chaos scenarios
 	$(MAKE) lint
 	$(MAKE) test-unit
 	$(MAKE) test-integration
+	$(MAKE) chaos-reduced
 
 test-unit: venv ## Fast tests, no network
 	$(PY) -m pytest tests/unit -q
 
-test-integration: stack-up ## Tests against real Kafka, PostgreSQL and MinIO
+browser: ## Debian's chromium for the dashboard's browser test (apt-get, as root, when missing)
+	@[ -x /usr/bin/chromium ] || { [ "$$(id -u)" = 0 ] || { echo "error: run as root: apt-get install -y chromium" >&2; exit 2; }; \
+	  apt-get update -q && apt-get install -y -q chromium; }
+
+test-integration: stack-up browser ## Tests against real Kafka, PostgreSQL and MinIO
 	$(ARENA) db upgrade
 	$(PY) -m pytest tests/integration -q $(PYTEST_INTEGRATION_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "no integration tests collected"; rc=0; fi; exit $$rc
@@ -75,10 +80,11 @@ chaos: venv ## Fault-injection scenarios on a stack of their own: out/chaos/repo
 chaos-reduced: venv ## The reduced chaos scenarios 1, 2 and 6 (fewer events and faults), for CI
 	$(PY) -m pytest tests/chaos -q --chaos-reduced $(PYTEST_CHAOS_ARGS)
 
-lint: venv ## ruff and mypy (strict)
+lint: venv ## ruff, mypy (strict) and the layering check (kernel <- storage <- services <- entry points)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy arena scorer trainer evaluator storage bench
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit/test_layers.py
 
 fmt: venv ## Format the code
 	$(VENV)/bin/ruff format .

@@ -18,6 +18,27 @@ class InvalidEvent(ArenaError):
         self.reason = reason
 
 
+def reason_of(exc: BaseException) -> str:
+    """Why an event is poison, for the DLQ's ``error`` header.
+
+    An InvalidEvent's own reason; for anything else raised while handling one event (a
+    library refusing its input: ``ValueError``, ``NotImplementedError``, ...) its type and
+    message, so the dead letter names the exact failure.
+    """
+    if isinstance(exc, InvalidEvent):
+        return exc.reason
+    return f"{type(exc).__name__}: {exc}"
+
+
+class InfrastructureUnavailable(ArenaError):
+    """A server Arena depends on (the object store) cannot be reached or failed on its side.
+
+    Connection refused, timeouts, HTTP 5xx, throttling, rejected service credentials: the
+    event that needed it is not at fault, so this is never poison. The batch is aborted,
+    rewound and retried after a back-off.
+    """
+
+
 class ArtifactIntegrityError(ArenaError):
     """A downloaded model artifact does not match the sha256 (or size) the registry recorded."""
 
@@ -59,3 +80,11 @@ class BatchAborted(BusError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, retriable=True)
+
+
+class UntrustedArtifact(ArtifactIntegrityError):
+    """A model artifact whose signature is missing or was not made with this deployment's key.
+
+    Only a holder of ``ARENA_SIGNING_KEY`` (the services, the operator's ``arena bootstrap``)
+    can sign; a version registered by anyone else is refused before any byte is deserialized.
+    """

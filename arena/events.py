@@ -17,6 +17,7 @@ from enum import IntEnum, StrEnum
 from typing import Any
 
 from arena.errors import InvalidEvent
+from arena.flavors import N_CLASSES
 
 IMAGE_MAGIC = b"AI"
 IMAGE_SCHEMA_VERSION = 1
@@ -154,8 +155,8 @@ def _load(schema: str, data: bytes | None) -> dict[str, Any]:
         raise InvalidEvent(f"{schema}: empty value")
     try:
         doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidEvent(f"{schema}: not JSON ({exc})") from None
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
+        raise InvalidEvent(f"{schema}: not JSON ({type(exc).__name__}: {exc})") from None
     if not isinstance(doc, dict):
         raise InvalidEvent(f"{schema}: expected a JSON object")
     got = doc.pop("schema", None)
@@ -186,18 +187,41 @@ class LabelEvent:
     timestamp_ms: int
 
     def __post_init__(self) -> None:
-        if not self.event_id:
-            raise InvalidEvent("label event: empty event id")
-        if not isinstance(self.label, int) or isinstance(self.label, bool) or self.label < 0:
-            raise InvalidEvent(f"label event: label must be a non-negative int, got {self.label!r}")
+        # JSON can put any type in any field: check them all, or a bad label crashes the
+        # trainer (and every restart of it) instead of being dead-lettered.
+        if not isinstance(self.event_id, str) or not self.event_id:
+            raise InvalidEvent(
+                f"label event: event id must be a non-empty string, got {self.event_id!r}"
+            )
+        if not _is_int(self.label) or self.label < 0:
+            raise InvalidEvent(
+                f"label event: label must be a non-negative integer, got {self.label!r}"
+            )
+        if not _is_int(self.timestamp_ms):
+            raise InvalidEvent(
+                f"label event: timestamp_ms must be an integer, got {self.timestamp_ms!r}"
+            )
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def encode_label_event(event: LabelEvent) -> bytes:
     return _dump(LABEL_SCHEMA, event)
 
 
-def decode_label_event(data: bytes | None) -> LabelEvent:
-    return _construct(LabelEvent, LABEL_SCHEMA, _load(LABEL_SCHEMA, data))  # type: ignore[no-any-return]
+def decode_label_event(data: bytes | None, *, n_classes: int = N_CLASSES) -> LabelEvent:
+    """Decode a label; InvalidEvent unless it names one of the model's ``n_classes`` classes."""
+    event: LabelEvent = _construct(LabelEvent, LABEL_SCHEMA, _load(LABEL_SCHEMA, data))
+    check_label(event.label, n_classes, f"label event {event.event_id}: label")
+    return event
+
+
+def check_label(label: int, n_classes: int, what: str) -> None:
+    """InvalidEvent ``"<what> <label> is outside ..."`` unless ``0 <= label < n_classes``."""
+    if not 0 <= label < n_classes:
+        raise InvalidEvent(f"{what} {label} is outside the model's classes 0..{n_classes - 1}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,8 +278,29 @@ class ModelEvent:
             object.__setattr__(self, "kind", ModelEventKind(self.kind))
         except ValueError:
             raise InvalidEvent(f"model event: unknown kind {self.kind!r}") from None
-        if len(self.sha256) != 64:
+        if not _is_int(self.version) or self.version < 1:
+            raise InvalidEvent(
+                f"model event: version must be an integer >= 1, got {self.version!r}"
+            )
+        if not _is_hex64(self.sha256):
             raise InvalidEvent("model event: sha256 must be 64 hex characters")
+        for name in ("artifact_uri", "flavor"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                raise InvalidEvent(f"model event: {name} must be a non-empty string")
+        for name in ("reason", "actor"):
+            if not isinstance(getattr(self, name), str):
+                raise InvalidEvent(f"model event: {name} must be a string")
+        if not _is_int(self.timestamp_ms):
+            raise InvalidEvent("model event: timestamp_ms must be an integer")
+
+
+def _is_hex64(value: object) -> bool:
+    return (
+        isinstance(value, str)
+        and len(value) == 64
+        and all(c in "0123456789abcdefABCDEF" for c in value)
+    )
 
 
 def encode_model_event(e: ModelEvent) -> bytes:
@@ -272,7 +317,7 @@ class ScorerStatus:
 
     scorer_id: str
     version: int
-    state: str  # "serving" or "load_failed"
+    state: str  # "serving", "load_failed" or "unhealthy" (the served model outputs NaN)
     error: str = ""
     timestamp_ms: int = field(default_factory=now_ms)
 

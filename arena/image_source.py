@@ -5,6 +5,18 @@ A reference is ``s3://bucket/key`` (the whole object), ``s3://bucket/key?bytes=S
 object), or a file path, which must resolve inside the configured image root: a path outside
 it is refused, never read.
 
+Limits (``ImageLimits``, from ``ARENA_IMAGES_*``) keep one producer from exhausting a
+service: only the allowed buckets are read; no image, inline or referenced, may exceed
+``max_bytes`` (a whole object is read with a ranged GET of ``max_bytes + 1``, so a bigger
+object is noticed without reading it); no range may exceed ``max_range_bytes``; file
+references are opened one component at a time with ``O_NOFOLLOW`` (a symlink anywhere on
+the path is refused), and only regular files are read (never a FIFO or a device).
+
+What fails while fetching one event's bytes is that event's fault (poison), with one
+exception: a store that cannot be reached or fails on its side (``InfrastructureUnavailable``,
+or the builtin ``ConnectionError`` / ``TimeoutError``) is no event's fault, so it propagates
+and the whole batch is retried.
+
 A batch's ranged references to one object are fetched with one ranged read covering them
 all (or a few, when they span more than ``MAX_COALESCED_BYTES``): a GET costs ~1.8 ms
 whatever its size, so one GET per image caps the claim-check rate near 650 images/s.
@@ -12,16 +24,20 @@ whatever its size, so one GET per image caps the claim-check rate near 650 image
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import re
+import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Protocol
 
-from arena.errors import InvalidEvent
+from arena.config import Settings
+from arena.errors import InfrastructureUnavailable, InvalidEvent, reason_of
 from arena.events import ImageEvent
 
 log = logging.getLogger(__name__)
@@ -31,16 +47,32 @@ MAX_COALESCED_BYTES = 16 * 1024 * 1024
 
 _RANGE = re.compile(r"bytes=([0-9]{1,15})-([0-9]{1,15})")
 _Resolved = list[tuple[int, bytes | InvalidEvent]]
+UNAVAILABLE = (InfrastructureUnavailable, ConnectionError, TimeoutError)
+"""What a read may raise that is the infrastructure's fault, never the event's: retry."""
 
 
 class ObjectReader(Protocol):
-    """Reads objects: LookupError when one does not exist; anything else is retryable."""
+    """Reads objects.
+
+    Raises ``InfrastructureUnavailable`` (or ``ConnectionError`` / ``TimeoutError``) when the
+    store cannot serve the request: retried. ``LookupError`` when the object does not exist,
+    and anything else (an invalid bucket name, access denied, ...), make the event poison.
+    """
 
     def read_object(self, bucket: str, key: str) -> bytes: ...
 
     def read_range(self, bucket: str, key: str, start: int, length: int) -> bytes:
         """Up to ``length`` bytes from ``start``; fewer (maybe none) past the object's end."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class ImageLimits:
+    """What a reference may name and how much may be read for one image."""
+
+    max_bytes: int = 20 * 1024 * 1024
+    max_range_bytes: int = 20 * 1024 * 1024
+    buckets: frozenset[str] | None = None  # None: any bucket (tests, tools)
 
 
 @dataclass(frozen=True)
@@ -121,11 +153,25 @@ class ImageSource:
         image_root: Path | None,
         threads: int,
         max_coalesced_bytes: int = MAX_COALESCED_BYTES,
+        limits: ImageLimits = ImageLimits(),
     ) -> None:
         self._objects = objects
         self._root = image_root.resolve() if image_root is not None else None
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="image-fetch")
         self._limit = max_coalesced_bytes
+        self._limits = limits
+
+    @classmethod
+    def from_settings(cls, objects: ObjectReader | None, settings: Settings) -> ImageSource:
+        """The source every service uses: its root, threads and limits from ``ARENA_IMAGES_*``,
+        reading only the allowed buckets (by default ``ARENA_S3_IMAGE_BUCKET``)."""
+        images = settings.images
+        limits = ImageLimits(
+            max_bytes=images.max_bytes,
+            max_range_bytes=images.max_range_bytes,
+            buckets=images.allowed_buckets(settings.s3.image_bucket),
+        )
+        return cls(objects, images.root, images.fetch_threads, limits=limits)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -135,11 +181,17 @@ class ImageSource:
 
         One read per whole-object reference or file, one ranged read per object (per
         ``max_coalesced_bytes``) for ranged references; run on the thread pool.
+
+        Raises:
+            InfrastructureUnavailable: (or another of ``UNAVAILABLE``) the store cannot be
+                reached: no event is at fault, the caller retries the batch.
         """
         return self._resolve(events, lambda jobs: self._pool.map(lambda job: job(), jobs))
 
     def fetch(self, event: ImageEvent) -> bytes:
-        """One image's bytes; InvalidEvent when the reference is bad or the object missing."""
+        """One image's bytes; InvalidEvent when the event is poison (bad reference, missing
+        object, ...), InfrastructureUnavailable (or another of ``UNAVAILABLE``) when the store
+        is down."""
         result = self._resolve([event], lambda jobs: (job() for job in jobs))[0]
         if isinstance(result, InvalidEvent):
             raise result
@@ -156,6 +208,8 @@ class ImageSource:
         for i, event in enumerate(events):
             ref = event.reference
             if ref is None:
+                if len(event.payload or b"") > self._limits.max_bytes:
+                    out[i] = self._too_big(event, len(event.payload or b""))
                 continue
             if not ref.startswith("s3://"):
                 jobs.append(partial(self._file_job, i, event, ref))
@@ -186,23 +240,50 @@ class ImageSource:
             raise InvalidEvent(f"image {event.event_id}: {exc}") from None
         if self._objects is None:
             raise InvalidEvent(f"image {event.event_id}: no object store configured for {ref}")
+        allowed = self._limits.buckets
+        if allowed is not None and target.bucket not in allowed:
+            raise InvalidEvent(
+                f"image {event.event_id}: bucket {target.bucket!r} is not one images may be "
+                f"read from ({', '.join(sorted(allowed))}; ARENA_IMAGES_BUCKETS)"
+            )
+        if target.start is not None and target.end is not None:
+            length = target.end - target.start + 1
+            if length > min(self._limits.max_range_bytes, self._limits.max_bytes):
+                raise InvalidEvent(
+                    f"image {event.event_id}: byte range of {length} bytes is longer than "
+                    f"{min(self._limits.max_range_bytes, self._limits.max_bytes)} "
+                    "(ARENA_IMAGES_MAX_RANGE_BYTES, ARENA_IMAGES_MAX_BYTES)"
+                )
         return target
+
+    def _too_big(self, event: ImageEvent, size: int | str) -> InvalidEvent:
+        return InvalidEvent(
+            f"image {event.event_id}: {size} bytes is larger than the "
+            f"{self._limits.max_bytes} bytes an image may have (ARENA_IMAGES_MAX_BYTES)"
+        )
 
     def _object_job(self, i: int, event: ImageEvent, target: ObjectRange) -> _Resolved:
         assert self._objects is not None  # _locate refused the event otherwise
+        cap = self._limits.max_bytes
         try:
-            return [(i, self._objects.read_object(target.bucket, target.key))]
-        except LookupError as exc:
-            # A missing object is the event's fault (poison); a store that is down is
-            # not, so any other error propagates and the batch is retried.
-            return [(i, _missing(event, target.bucket, target.key, exc))]
+            # One byte more than allowed: enough to tell a too-big object, never all of it.
+            data = self._objects.read_range(target.bucket, target.key, 0, cap + 1)
+        except UNAVAILABLE:
+            raise  # no event's fault: the batch is retried
+        except Exception as exc:
+            return [(i, _refused(event, target.bucket, target.key, exc))]
+        if len(data) > cap:
+            return [(i, self._too_big(event, f"more than {cap}"))]
+        return [(i, data)]
 
     def _span_job(self, bucket: str, key: str, span: _Span) -> _Resolved:
         assert self._objects is not None
         try:
             data = self._objects.read_range(bucket, key, span.start, span.end - span.start + 1)
-        except LookupError as exc:
-            return [(w.index, _missing(w.event, bucket, key, exc)) for w in span.wanted]
+        except UNAVAILABLE:
+            raise
+        except Exception as exc:
+            return [(w.index, _refused(w.event, bucket, key, exc)) for w in span.wanted]
         results: _Resolved = []
         for w in span.wanted:
             lo, hi = w.start - span.start, w.end - span.start + 1
@@ -226,25 +307,70 @@ class ImageSource:
             return [(i, self._read_file(event, ref))]
         except InvalidEvent as exc:
             return [(i, exc)]
+        except UNAVAILABLE:
+            raise
+        except Exception as exc:  # e.g. ValueError for a NUL byte in the path
+            return [(i, _poison(f"image {event.event_id}: file reference {ref!r}", exc))]
 
     def _read_file(self, event: ImageEvent, ref: str) -> bytes:
         if self._root is None:
             raise InvalidEvent(
-                f"image {event.event_id}: file reference {ref!r} "
-                "but ARENA_SCORER_IMAGE_ROOT is unset"
+                f"image {event.event_id}: file reference {ref!r} but ARENA_IMAGES_ROOT is unset"
             )
-        path = (self._root / ref).resolve()
-        if not path.is_relative_to(self._root):
+        if "\x00" in ref:
+            raise ValueError("embedded null byte")  # as open() says; poison, like any ValueError
+        parts = PurePosixPath(ref).parts
+        if not parts or PurePosixPath(ref).is_absolute() or ".." in parts:
             raise InvalidEvent(f"image {event.event_id}: path {ref!r} escapes the image root")
         try:
-            return path.read_bytes()
+            return self._read_nofollow(event, parts)
+        except UNAVAILABLE:
+            raise  # a network file system that does not answer: retried
         except OSError as exc:
-            raise InvalidEvent(
-                f"image {event.event_id}: cannot read {ref}: {exc.strerror}"
-            ) from exc
+            reason = exc.strerror
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                reason = "a symbolic link (or not a directory) on the path: refused"
+            raise InvalidEvent(f"image {event.event_id}: cannot read {ref}: {reason}") from exc
+
+    def _read_nofollow(self, event: ImageEvent, parts: tuple[str, ...]) -> bytes:
+        """Open each component below the root with O_NOFOLLOW (a symlink anywhere is
+        ELOOP), then read a regular file of at most ``max_bytes``."""
+        assert self._root is not None
+        nofollow = os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(self._root, os.O_RDONLY | os.O_DIRECTORY | nofollow)
+        try:
+            for part in parts[:-1]:
+                child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | nofollow, dir_fd=fd)
+                os.close(fd)
+                fd = child
+            # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below.
+            leaf = os.open(parts[-1], os.O_RDONLY | os.O_NONBLOCK | nofollow, dir_fd=fd)
+        finally:
+            os.close(fd)
+        with os.fdopen(leaf, "rb") as file:
+            info = os.fstat(file.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise InvalidEvent(
+                    f"image {event.event_id}: {'/'.join(parts)} is not a regular file"
+                )
+            if info.st_size > self._limits.max_bytes:
+                raise self._too_big(event, info.st_size)
+            data = file.read(self._limits.max_bytes + 1)
+        if len(data) > self._limits.max_bytes:  # it grew while we looked
+            raise self._too_big(event, f"more than {self._limits.max_bytes}")
+        return data
 
 
-def _missing(event: ImageEvent, bucket: str, key: str, cause: LookupError) -> InvalidEvent:
-    error = InvalidEvent(f"image {event.event_id}: no such object s3://{bucket}/{key}")
+def _refused(event: ImageEvent, bucket: str, key: str, cause: Exception) -> InvalidEvent:
+    """The poison verdict on an event whose object could not be read, naming the cause."""
+    if isinstance(cause, LookupError):
+        error = InvalidEvent(f"image {event.event_id}: no such object s3://{bucket}/{key}")
+        error.__cause__ = cause
+        return error
+    return _poison(f"image {event.event_id}: cannot read s3://{bucket}/{key}", cause)
+
+
+def _poison(what: str, cause: Exception) -> InvalidEvent:
+    error = InvalidEvent(f"{what}: {reason_of(cause)}")
     error.__cause__ = cause
     return error

@@ -60,6 +60,13 @@ class _PendingImage:
     image: NDArray[Any]
 
 
+@dataclass(frozen=True, slots=True)
+class _PendingLabel:
+    at: float
+    label: int
+    position: EventPosition | None
+
+
 class LabelJoiner:
     """Joins images and labels by event id, in either arrival order.
 
@@ -84,7 +91,7 @@ class LabelJoiner:
         self._capacity = capacity
         self._clock = clock
         self._images: OrderedDict[str, _PendingImage] = OrderedDict()
-        self._labels: OrderedDict[str, tuple[float, int]] = OrderedDict()
+        self._labels: OrderedDict[str, _PendingLabel] = OrderedDict()
         # Ids already joined, so a redelivered image or label is a duplicate, not a new wait.
         # Bounded like the pending maps: a very late redelivery is then treated as new.
         self._done: OrderedDict[str, float] = OrderedDict()
@@ -119,13 +126,19 @@ class LabelJoiner:
         waiting = self._labels.pop(event_id, None)
         if waiting is not None:
             self._stats.late_joined += 1
-            return self._join(event_id, position, image, waiting[1], now)
+            return self._join(event_id, position, image, waiting.label, now)
         self._images[event_id] = _PendingImage(now, position, image)
         self._evict_over_capacity()
         return None
 
-    def add_label(self, event_id: str, label: int) -> LabeledExample | None:
-        """Add a late label; return the labeled example if its image is already here."""
+    def add_label(
+        self, event_id: str, label: int, position: EventPosition | None = None
+    ) -> LabeledExample | None:
+        """Add a late label; return the labeled example if its image is already here.
+
+        ``position`` is the label record's own, so ``pending_floor`` can keep it uncommitted
+        while it waits.
+        """
         if event_id in self._done or event_id in self._labels:
             self._stats.duplicates += 1
             return None
@@ -134,18 +147,33 @@ class LabelJoiner:
         if pending is not None:
             self._stats.late_joined += 1
             return self._join(event_id, pending.position, pending.image, label, now)
-        self._labels[event_id] = (now, label)
+        self._labels[event_id] = _PendingLabel(now, label, position)
         self._evict_over_capacity()
         return None
 
     def expire(self) -> None:
         """Drop entries older than the TTL, counting them; call this from the service loop."""
         deadline = self._clock() - self._ttl
-        for event_id in _pop_older(self._labels, deadline, lambda v: v[0]):
+        for event_id in _pop_older(self._labels, deadline, lambda v: v.at):
             self._label_lost(event_id)
         lost_images = _pop_older(self._images, deadline, lambda v: v.at)
         self._stats.images_expired_unlabeled += len(lost_images)
         _pop_older(self._done, deadline, lambda at: at)
+
+    def pending_floor(self) -> dict[tuple[str, int], int]:
+        """Per (topic, partition), the smallest offset of a record still waiting to be joined.
+
+        A consumer that commits no further than this loses no labeled example at a crash:
+        the waiting images and labels are read again after a restart.
+        """
+        floor: dict[tuple[str, int], int] = {}
+        positions = [p.position for p in self._images.values()]
+        positions += [p.position for p in self._labels.values() if p.position is not None]
+        for pos in positions:
+            key = (pos.topic, pos.partition)
+            if pos.offset < floor.get(key, pos.offset + 1):
+                floor[key] = pos.offset
+        return floor
 
     def _join(
         self, event_id: str, position: EventPosition, image: NDArray[Any], label: int, now: float

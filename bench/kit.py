@@ -23,9 +23,8 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from arena.bus.producer import flush_or_raise, make_producer
 from arena.bus.stop import StopFlag
 from arena.bus.topics import default_topics, delete_topics, ensure_topics
-from arena.config import Settings
-from arena.demo.fleet import with_overrides
-from arena.demo.run import demo_settings
+from arena.config import Settings, with_overrides
+from arena.deployment import isolated_deployment
 from arena.errors import ArenaError
 from arena.events import (
     ContentType,
@@ -43,7 +42,8 @@ ARENA = Path(os.environ.get("ARENA_BIN", Path(sys.executable).parent / "arena"))
 
 def phase_settings(base: Settings, phase: str, **scorer: Any) -> Settings:
     """Topics of its own for ``phase`` (4 partitions), the bench database, scorer overrides."""
-    settings = demo_settings(base, f"bench{uuid.uuid4().hex[:6]}-{phase}", DATABASE)
+    name = f"arena.demo-bench{uuid.uuid4().hex[:6]}-{phase}"
+    settings = isolated_deployment(base, name, DATABASE)
     settings = with_overrides(settings, kafka={"partitions": 4}, scorer=scorer)
     ensure_topics(settings.kafka, default_topics(settings.kafka))
     wait_for_leaders(settings)
@@ -58,7 +58,7 @@ def wait_for_leaders(settings: Settings, timeout_s: float = 30.0) -> None:
     """
     consumer = Consumer(
         {
-            "bootstrap.servers": settings.kafka.bootstrap,
+            **settings.kafka.client_config(),
             "group.id": f"bench-leaders-{uuid.uuid4().hex[:8]}",
         }
     )
@@ -141,7 +141,7 @@ class PredictionCounter(threading.Thread):
         self._lock = threading.Lock()
         self._consumer = Consumer(
             {
-                "bootstrap.servers": settings.kafka.bootstrap,
+                **settings.kafka.client_config(),
                 "group.id": f"bench-counter-{uuid.uuid4().hex[:8]}",
                 "isolation.level": "read_committed",
                 "auto.offset.reset": "earliest",
@@ -306,7 +306,7 @@ def wait_serving(
     """Wait for ``scorer_id``'s "serving" acknowledgement on the status topic; its version."""
     consumer = Consumer(
         {
-            "bootstrap.servers": settings.kafka.bootstrap,
+            **settings.kafka.client_config(),
             "group.id": f"bench-status-{uuid.uuid4().hex[:8]}",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,

@@ -19,6 +19,7 @@ from arena.control import ControlPlane
 from arena.datasets import load_mnist
 from arena.flavors.keras_cnn import KerasCnn
 from arena.images import to_unit_float
+from arena.signing import ArtifactSigner
 from bench.kit import (
     ScorerProcess,
     counting,
@@ -152,6 +153,7 @@ def challenger(champion: KerasCnn, champion_id: int, settings: Settings) -> Mode
         parent_id=champion_id,
         training_ranges=(),
         hyperparameters={"source": "bench: champion + 1 epoch on 500 images"},
+        signature=ArtifactSigner(settings.signing.key).sign("keras", ref.sha256, ref.size),
     )
 
 

@@ -24,15 +24,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from arena.bus.producer import make_producer
 from arena.config import ScorerSettings, Settings
 from arena.control import ControlPlane
-from arena.demo.run import bootstrap_champion, recreate_database
-from arena.flavors import load_model
 from arena.flavors.keras_cnn import KerasCnn
+from arena.signing import ArtifactSigner
 from bench import latency, throughput, txn_probe
 from bench.kit import drop_topics, phase_settings
 from bench.machine import describe
 from bench.report import write_json, write_markdown
+from storage import migrate
 from storage.artifacts import ArtifactStore
 from storage.db import make_engine
+from storage.model_loader import ModelLoader
 from storage.registry import Registry
 
 log = logging.getLogger("bench")
@@ -261,16 +262,19 @@ class Bench:
         """A fresh ``arena_bench`` database and a keras champion, registered and promoted."""
         settings = phase_settings(self.base, "setup")
         self.base_bench = settings
-        recreate_database(settings.db)
+        migrate.recreate(settings.db)
+        signer = ArtifactSigner(settings.signing.key)
         with ArtifactStore(settings.s3) as store:
-            control = ControlPlane(
-                Registry(make_engine(settings.db)),
-                store,
-                make_producer(settings.kafka),
-                settings.kafka,
+            registry = Registry(make_engine(settings.db))
+            control = ControlPlane(registry, store, make_producer(settings.kafka), settings.kafka)
+            version = control.bootstrap(
+                "keras",
+                samples=3_000,
+                epochs=self.sizes.champion_epochs,
+                actor="bench",
+                signer=signer,
             )
-            version = bootstrap_champion(control, store, "keras", 3_000, self.sizes.champion_epochs)
-            model = load_model("keras", store.get(version.artifact))
+            model = ModelLoader(registry, store, signer).model(version)
         drop_topics(settings)
         assert isinstance(model, KerasCnn)
         self.conditions["champion"] = {

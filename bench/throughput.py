@@ -44,9 +44,9 @@ from bench.kit import (
     raw_event,
     wait_for,
 )
-from scorer.champion import ServingModel
-from scorer.service import score_batch_encoded
+from scorer.service import predict_batch
 from storage.artifacts import ArtifactStore
+from storage.model_loader import LoadedModel
 
 BATCH = 256
 
@@ -90,6 +90,15 @@ class _Record:
     def offset(self) -> int:
         return 0
 
+    def key(self) -> bytes | None:
+        return None
+
+    def timestamp(self) -> tuple[int, int]:
+        return (0, 0)
+
+    def headers(self) -> None:
+        return None
+
 
 def breakdown(model: KerasCnn, reps: int) -> dict[str, float]:
     """Microseconds per image of each stage of the scorer's batch handler (batches of 256)."""
@@ -105,7 +114,7 @@ def breakdown(model: KerasCnn, reps: int) -> dict[str, float]:
     ]
     source = ImageSource(None, None, 1)
     decoder = BatchDecoder((28, 28), BATCH, source)
-    serving = ServingModel(1, "keras", "0" * 64, cast(ModelFlavor, model))
+    serving = LoadedModel(1, "keras", "0" * 64, cast(ModelFlavor, model))
     timings: dict[str, list[float]] = {
         k: [] for k in ("decode_raw", "decode_png", "predict", "score_and_encode")
     }
@@ -119,7 +128,7 @@ def breakdown(model: KerasCnn, reps: int) -> dict[str, float]:
         t3 = time.perf_counter()
         model.predict_proba(batch.images)
         t4 = time.perf_counter()
-        score_batch_encoded(batch, serving, 3, "bench")  # what the scorer runs per batch
+        predict_batch(batch, serving, 3, "bench")  # what the scorer runs per batch
         t5 = time.perf_counter()
         for key, dt in (
             ("decode_raw", t1 - t0),
@@ -295,7 +304,7 @@ def naive(base: Settings, model: KerasCnn, n: int) -> dict[str, Any]:
         produce_all(settings, raw_frames(n, run))
         consumer = Consumer(
             {
-                "bootstrap.servers": settings.kafka.bootstrap,
+                **settings.kafka.client_config(),
                 "group.id": f"bench-naive-{run}",
                 "auto.offset.reset": "earliest",
                 "enable.auto.commit": True,

@@ -33,10 +33,13 @@ def transaction_cost(base: Settings, batch_sizes: tuple[int, ...], batches: int)
         produce_all(settings, raw_frames(total, run))
         consumer = BatchConsumer(settings.kafka, f"bench-txn-{run}", **CONSUMER_TUNING)
         consumer.subscribe([settings.kafka.image_topic])
-        producer = make_producer(
-            settings.kafka, transactional_id=f"bench-txn-{run}", **PRODUCER_TUNING
+        processor = TransactionalProcessor(
+            consumer,
+            lambda: make_producer(
+                settings.kafka, transactional_id=f"bench-txn-{run}", **PRODUCER_TUNING
+            ),
+            settings.kafka,
         )
-        processor = TransactionalProcessor(consumer, producer, settings.kafka)
         processor.init()
         topic = settings.kafka.prediction_topic
 
@@ -66,7 +69,7 @@ def transaction_cost(base: Settings, batch_sizes: tuple[int, ...], batches: int)
                 "kafka_only_img_s": round(size / ((txn + statistics.median(consume_ms)) / 1000)),
             }
         consumer.close()
-        producer.flush(10)
+        processor.close()
         return out
     finally:
         drop_topics(settings)

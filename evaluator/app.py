@@ -1,7 +1,8 @@
 """The evaluator service: labeled events → champion vs challenger → score history → promote,
 block (pin) or reject; then probation, and an automatic rollback of a bad promotion.
 
-Wiring only; the rules live in ``policy``, ``probation`` and ``service``.
+Wiring only; the steps live in ``rounds``, the rules in ``policy``, ``probation`` and
+``service``.
 """
 
 from __future__ import annotations
@@ -10,209 +11,29 @@ import logging
 import threading
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
-import numpy as np
+from confluent_kafka import Message
 
 from arena.bus.consumer import BatchConsumer
+from arena.bus.loop import BatchLoop
 from arena.bus.producer import make_producer
 from arena.bus.stop import StopFlag
 from arena.bus.topics import default_topics, ensure_topics
 from arena.config import Settings
 from arena.control import ControlPlane
-from arena.join import LabeledExample, LabelJoiner
+from arena.join import LabelJoiner
 from arena.labeled_stream import open_labeled_stream
-from evaluator.metrics import classification_metrics
-from evaluator.policy import PromotionPolicy
-from evaluator.probation import ProbationMonitor
-from evaluator.service import EvaluationWindow, decide_action
+from arena.schedules import ScheduleRunner
+from arena.telemetry_http import serve_metrics
+from arena.webhooks import make_notifier
+from evaluator.rounds import ACTOR, Evaluator, EvaluatorHandle
 from storage.artifacts import ArtifactStore
 from storage.db import make_engine
-from storage.domain import Evaluation, ModelVersion, VersionStatus
+from storage.decisions import Decisions
+from storage.probations import Probations
 from storage.registry import Registry
-from trainer.models import ModelCache
 
 log = logging.getLogger(__name__)
-
-N_CLASSES = 10
-ACTOR = "evaluator"
-
-
-@dataclass
-class Probation:
-    old: ModelVersion
-    new: ModelVersion
-    monitor: ProbationMonitor
-    fresh: list[LabeledExample] = field(default_factory=list)
-
-
-@dataclass
-class EvaluatorHandle:
-    decisions: list[str] = field(default_factory=list)
-    promotions: list[int] = field(default_factory=list)
-    rollbacks: list[int] = field(default_factory=list)
-    blocked: list[int] = field(default_factory=list)
-    started: threading.Event = field(default_factory=threading.Event)
-
-
-class Evaluator:
-    """State and steps of the evaluator; ``run_evaluator`` feeds it from Kafka."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        control: ControlPlane,
-        store: ArtifactStore,
-        handle: EvaluatorHandle,
-    ) -> None:
-        cfg = settings.evaluator
-        self.cfg = cfg
-        self.holdout = settings.trainer.holdout_percent
-        self.control = control
-        self.registry = control.registry
-        self.models = ModelCache(store)
-        self.window = EvaluationWindow(cfg.window_size)
-        self.policy = PromotionPolicy(
-            cfg.min_samples, cfg.min_margin, cfg.significance, cfg.max_recall_drop
-        )
-        self.probation: Probation | None = None
-        self.handle = handle
-        self._window_start = datetime.now(UTC)
-        self._pinned: int | None = None  # the version pinned at the previous round
-
-    def add(self, example: LabeledExample | None) -> None:
-        if example is None:
-            return
-        self.window.add(example)
-        if self.probation is not None:
-            self.probation.fresh.append(example)
-
-    def evaluate(self) -> None:
-        """One evaluation round: score history, probation, then the newest challenger."""
-        self._announce_expired_pin()
-        champion = self.registry.champion()
-        if champion is None:
-            return
-        now = datetime.now(UTC)
-        self._record_champion(champion, now)
-        if self.probation is not None:
-            self._check_probation(champion)
-        challenger = self._newest_candidate()
-        if challenger is not None and self.probation is None:
-            self._judge(champion, challenger, now)
-        self._window_start = now
-
-    def _announce_expired_pin(self) -> None:
-        """A pin that lapses on its own (``--until``) sends no event; tell the scorers here."""
-        pin = self.registry.active_pin()
-        if pin is None and self._pinned is not None:
-            reason = f"pin of version {self._pinned} expired"
-            change = self.control.announce_serving(reason=reason, actor=ACTOR)
-            self.handle.decisions.append(f"{reason}: serving version {change.version.id}")
-        self._pinned = pin.version_id if pin is not None else None
-
-    def _newest_candidate(self) -> ModelVersion | None:
-        candidates = sorted(
-            self.registry.list_versions(VersionStatus.CANDIDATE), key=lambda v: v.id
-        )
-        for old in candidates[:-1]:
-            self.registry.reject(old.id, f"superseded by version {candidates[-1].id}")
-        return candidates[-1] if candidates else None
-
-    def _record_champion(self, champion: ModelVersion, now: datetime) -> None:
-        selection = self.window.eligible_for(champion, self.holdout)
-        if len(selection) < self.cfg.min_samples // 2:
-            return
-        proba = self.models.get(champion).predict_proba(selection.images())
-        metrics = classification_metrics(selection.labels(), proba, N_CLASSES)
-        self._write(champion.id, metrics, len(selection), now, "champion")
-
-    def _judge(self, champion: ModelVersion, challenger: ModelVersion, now: datetime) -> None:
-        selection = self.window.eligible_for(challenger, self.holdout, also_trained=[champion])
-        if len(selection) < self.cfg.min_samples:
-            return  # wait for enough events the challenger never saw
-        # One decision per challenger on one fixed sample: re-testing it every round on a
-        # growing window would multiply the chances of a false promotion.
-        selection = selection.last(self.cfg.min_samples)
-        images, labels = selection.images(), selection.labels()
-        decision = self.policy.decide(
-            labels,
-            self.models.get(champion).predict_proba(images),
-            self.models.get(challenger).predict_proba(images),
-            N_CLASSES,
-        )
-        self._write(challenger.id, decision.challenger_metrics, len(selection), now, "challenger")
-        action = decide_action(decision, self.registry.active_pin(), now)
-        self.handle.decisions.append(f"v{challenger.id}: {action.reason}")
-        if action.blocked_by_pin:
-            if challenger.id not in self.handle.blocked:
-                log.warning("v%d: %s", challenger.id, action.reason)
-                self.handle.blocked.append(challenger.id)
-                self._write(
-                    challenger.id, {"would_promote": 1.0}, len(selection), now, "blocked_by_pin"
-                )
-        elif action.promote:
-            self.control.promote(challenger.id, reason=action.reason, actor=ACTOR)
-            self.handle.promotions.append(challenger.id)
-            self.start_probation(old=champion, new=challenger)
-        else:
-            self.registry.reject(challenger.id, f"lost its evaluation: {decision.reason}")
-            log.info("v%d rejected: %s", challenger.id, decision.reason)
-
-    def start_probation(self, *, old: ModelVersion, new: ModelVersion) -> None:
-        """Watch ``new`` against ``old`` on the next fresh labels; roll back if it is worse."""
-        monitor = ProbationMonitor(self.cfg.probation_labels, self.cfg.significance)
-        self.probation = Probation(old, new, monitor)
-
-    def _check_probation(self, champion: ModelVersion) -> None:
-        p = self.probation
-        assert p is not None
-        if champion.id != p.new.id:  # an operator changed the champion meanwhile
-            self.probation = None
-            return
-        fresh = [
-            e
-            for e in p.fresh
-            if not p.new.trained_on(e.position.topic, e.position.partition, e.position.offset)
-        ]
-        p.fresh.clear()
-        if fresh:
-            images = np.stack([e.image for e in fresh], dtype=np.float32)
-            labels = np.fromiter((e.label for e in fresh), np.int64, len(fresh))
-            new_ok = self.models.get(p.new).predict_proba(images).argmax(axis=1) == labels
-            old_ok = self.models.get(p.old).predict_proba(images).argmax(axis=1) == labels
-            for n_ok, o_ok in zip(new_ok.tolist(), old_ok.tolist(), strict=True):
-                p.monitor.add(n_ok, o_ok)
-        verdict = p.monitor.verdict()
-        if not verdict.done:
-            return
-        self.probation = None
-        self.handle.decisions.append(f"probation v{p.new.id}: {verdict.reason}")
-        if verdict.rollback:
-            log.warning("rolling back v%d: %s", p.new.id, verdict.reason)
-            self.control.rollback(reason=verdict.reason, actor=ACTOR, to_version=p.old.id)
-            self.handle.rollbacks.append(p.new.id)
-
-    def _write(
-        self, version_id: int, metrics: dict[str, float], n: int, now: datetime, role: str
-    ) -> None:
-        self.registry.record_evaluations(
-            [
-                Evaluation(
-                    version_id=version_id,
-                    metric=name,
-                    value=float(value),
-                    sample_count=n,
-                    window_start=self._window_start,
-                    window_end=now,
-                    computed_at=now,
-                    role=role,
-                )
-                for name, value in metrics.items()
-                if name != "sample_count"
-            ]
-        )
 
 
 def run_evaluator(
@@ -227,22 +48,58 @@ def run_evaluator(
         resources.callback(store.close)
         producer = make_producer(kafka)
         resources.callback(producer.flush, 10)
-        control = ControlPlane(Registry(make_engine(settings.db)), store, producer, kafka)
-        evaluator = Evaluator(settings, control, store, handle)
-        joiner = LabelJoiner(settings.trainer.join_ttl_s, settings.trainer.join_capacity)
+        engine = make_engine(settings.db)
+        notifier = make_notifier(settings.webhook)
+        if notifier is not None:
+            resources.callback(notifier.close, 2.0)  # within the 10 s a SIGTERM allows
+        control = ControlPlane(Registry(engine), store, producer, kafka, notifier)
+        evaluator = Evaluator(
+            settings, control, store, handle, Probations(engine), Decisions(engine)
+        )
+        joiner = LabelJoiner(settings.labels.join_ttl_s, settings.labels.join_capacity)
         # At-most-once is right here: the window only needs recent events, not every one.
         consumer = BatchConsumer(
             kafka, cfg.group_id, **{"enable.auto.commit": True, "enable.auto.offset.store": True}
         )
         resources.callback(consumer.close)
         consumer.subscribe([kafka.image_topic, kafka.label_topic])
-        stream = open_labeled_stream(settings, store, joiner, resources)
+        stream = open_labeled_stream(settings, store, joiner, resources, cfg.batch_size)
+        control.reconcile(actor=ACTOR)  # a change a crash left half done is completed first
+        server = serve_metrics(
+            cfg.metrics_host, cfg.metrics_port, handle.metrics.registry, "evaluator"
+        )
+        resources.callback(server.shutdown)
+        handle.metrics_port = server.server_address[1]
+        round_requested = threading.Event()
+
+        def scheduled_round(name: str) -> None:
+            handle.metrics.scheduled_runs.inc()
+            round_requested.set()  # the loop runs the round at its next batch or idle turn
+
+        schedules = ScheduleRunner(
+            engine, "evaluator", {"evaluate": scheduled_round}, check_s=handle.schedule_check_s
+        )
+        schedules.start()
+        resources.callback(schedules.stop)
         handle.started.set()
-        last = time.monotonic()
-        while not stop.is_set():
-            # Malformed labels are the trainer's to dead-letter (see LabeledStream).
-            for example in stream.ingest(consumer.consume(1000, 0.2)).examples:
-                evaluator.add(example)
-            if time.monotonic() - last >= cfg.interval_s:
+        last = last_reconcile = time.monotonic()
+
+        def evaluate_if_due() -> None:
+            nonlocal last, last_reconcile
+            if round_requested.is_set() or time.monotonic() - last >= cfg.interval_s:
+                round_requested.clear()
                 evaluator.evaluate()
                 last = time.monotonic()
+            if time.monotonic() - last_reconcile >= cfg.reconcile_interval_s:
+                control.reconcile(actor=ACTOR)
+                last_reconcile = time.monotonic()
+
+        def handle_batch(messages: list[Message]) -> None:
+            # Malformed labels are the trainer's to dead-letter (see LabeledStream).
+            for example in stream.ingest(messages).examples:
+                evaluator.add(example)
+            evaluate_if_due()
+
+        BatchLoop(
+            consumer, batch_size=cfg.batch_size, batch_timeout_s=cfg.batch_timeout_ms / 1000
+        ).run(stop, handle_batch, on_idle=evaluate_if_due)

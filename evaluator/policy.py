@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from evaluator.metrics import classification_metrics
+from evaluator.classification import classification_metrics
 from evaluator.stats import McNemarResult, mcnemar
 
 

@@ -54,6 +54,10 @@ class ProbationMonitor:
     def __len__(self) -> int:
         return len(self._new)
 
+    def pairs(self) -> tuple[list[bool], list[bool]]:
+        """What was observed so far: per event, whether the new and the old champion were right."""
+        return list(self._new), list(self._old)
+
     def add(self, new_champion_correct: bool, old_champion_correct: bool) -> None:
         """Record one fresh labeled event; pairs after the verdict is done are ignored."""
         if len(self._new) < self._needed:

@@ -10,10 +10,10 @@ from datetime import datetime
 import numpy as np
 from numpy.typing import NDArray
 
+from arena.holdout import is_holdout
 from arena.join import LabeledExample
 from evaluator.policy import Decision
 from storage.domain import ModelVersion, Pin
-from trainer.service import is_holdout
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
 """The scorer service: image topic → champion model → prediction topic, exactly once.
 
-Wiring only; the logic is in ``service`` (scoring), ``champion`` (the swap) and ``reload``
-(the control stream). Run it with ``arena scorer``; run as many as there are partitions.
+Wiring only; the logic is in ``batch_handler`` (a batch through the model), ``service``
+(predictions), ``champion`` (the swap) and ``reload`` (the control stream). Run it with
+``arena scorer``; run as many as there are partitions.
 """
 
 from __future__ import annotations
@@ -17,37 +18,34 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
-from confluent_kafka import Message, Producer
+from confluent_kafka import Message
 
 from arena.bus.consumer import BatchConsumer
-from arena.bus.producer import make_producer
-from arena.bus.records import BatchResult, BatchStats, OutRecord
+from arena.bus.producer import close_producer, make_producer
+from arena.bus.records import BatchResult, BatchStats
 from arena.bus.stop import StopFlag
 from arena.bus.topics import default_topics, ensure_topics
 from arena.bus.transactional import TransactionalProcessor
 from arena.config import Settings
-from arena.errors import ArenaError, ArtifactIntegrityError
-from arena.events import (
-    ModelEvent,
-    ModelEventKind,
-    ScorerStatus,
-    encode_scorer_status,
-)
-from arena.flavors import load_model
+from arena.errors import ArenaError
+from arena.events import ModelEvent, ScorerStatus, encode_scorer_status
 from arena.image_batch import BatchDecoder
 from arena.image_source import ImageSource
-from scorer.champion import ChampionHolder, ServingModel
+from arena.images import DecodeLimits
+from arena.signing import ArtifactSigner
+from scorer.batch_handler import BatchScorer
+from scorer.champion import ChampionHolder
 from scorer.health import Heartbeat, serve_health
-from scorer.metrics import ScorerMetrics
-from scorer.reload import Loader, ModelReloader
-from scorer.service import score_batch_encoded
+from scorer.reload import Loader, ModelReloader, registry_fallback
+from scorer.telemetry import ScorerMetrics
 from storage.artifacts import ArtifactStore
 from storage.db import make_engine
+from storage.errors import NotServing
+from storage.model_loader import LoadedModel, ModelLoader
 from storage.registry import Registry
 
 log = logging.getLogger(__name__)
 
-INPUT_SHAPE = (28, 28)
 WARM_UP_BATCH = 64
 GIL_SWITCH_INTERVAL_S = 0.001
 # Throughput settings measured in bench/: big fetches, a producer that batches for a few ms.
@@ -65,26 +63,31 @@ def default_scorer_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-def make_loader(registry: Registry, store: ArtifactStore, batch_size: int) -> Loader:
-    """Download, verify against the registry, load and warm up an announced version."""
+def serving_loader(loader: ModelLoader, registry: Registry, batch_size: int) -> Loader:
+    """Load an announced version (checked against the registry, verified), then warm it up.
 
-    def load(event: ModelEvent) -> ServingModel:
-        version = registry.get_version(event.version)
-        if version.artifact.sha256 != event.sha256:
-            raise ArtifactIntegrityError(
-                f"version {event.version}: control event says sha256 {event.sha256}, "
-                f"the registry recorded {version.artifact.sha256}"
+    Only what the registry serves (the pinned version, else the champion) is loaded: an
+    announcement of any other version (a candidate, a rejected one, a record written by
+    someone with access to the control topic) is refused with ``NotServing``.
+    """
+
+    def load(event: ModelEvent) -> LoadedModel:
+        serving = registry.serving_version()
+        if serving is None or serving.id != event.version:
+            served = f"version {serving.id}" if serving is not None else "nothing"
+            raise NotServing(
+                f"version {event.version} is not what the registry serves ({served}): "
+                "only the champion or the pinned version is loaded"
             )
-        data = store.get(version.artifact)
-        model = load_model(version.flavor, data, expected_input_shape=INPUT_SHAPE)
+        loaded = loader.load(event.version, expected_sha256=event.sha256)
         # Tracing once covers every batch size (the signature is [None, H, W]); a small
         # warm-up batch keeps the burst on the cores the live model is using short.
-        model.warm_up(min(batch_size, WARM_UP_BATCH))
+        loaded.model.warm_up(min(batch_size, WARM_UP_BATCH))
         # A loaded model is ~10^5 Python objects: left to the cyclic GC, they trigger full
         # collections that stall the scoring loop for ~250 ms (measured with TF loaded).
         # Freeze them out of its reach; retired models are collected when the loop is idle.
         gc.freeze()
-        return ServingModel(version.id, version.flavor, version.artifact.sha256, model)
+        return loaded
 
     return load
 
@@ -101,6 +104,7 @@ class ScorerHandle:
     health_port: int = 0
     started: threading.Event = field(default_factory=threading.Event)
     retired_models: int = 0  # swapped out, awaiting an idle-time collection
+    unhealthy_version: int | None = None  # last version reported as outputting NaN
 
 
 def run_scorer(settings: Settings, stop: StopFlag, handle: ScorerHandle | None = None) -> None:
@@ -117,7 +121,7 @@ def run_scorer(settings: Settings, stop: StopFlag, handle: ScorerHandle | None =
         store = ArtifactStore(settings.s3)
         resources.callback(store.close)
         status_producer = make_producer(settings.kafka)
-        resources.callback(status_producer.flush, 10)
+        resources.callback(close_producer, status_producer, 2.0)
 
         def report(status: ScorerStatus) -> None:
             status_producer.produce(
@@ -130,21 +134,27 @@ def run_scorer(settings: Settings, stop: StopFlag, handle: ScorerHandle | None =
         reloader = ModelReloader(
             settings.kafka,
             handle.holder,
-            make_loader(registry, store, cfg.batch_size),
+            serving_loader(
+                ModelLoader(registry, store, ArtifactSigner(settings.signing.key), cache_size=0),
+                registry,
+                cfg.batch_size,
+            ),
             report,
             handle.scorer_id,
             on_failure=handle.metrics.load_failures.inc,
+            fallback=registry_fallback(registry),
         )
         handle.reloader = reloader
         reloader.start()
-        resources.callback(reloader.join, 10)
+        resources.callback(reloader.join, 2.0)
         resources.callback(reloader.stop)
         server = serve_health(
             cfg.metrics_port,
             handle.metrics.registry,
-            handle.heartbeat.alive,
+            handle.heartbeat,
             lambda: handle.holder.current is not None,
             host=cfg.metrics_host,
+            reloader=reloader.describe,
         )
         resources.callback(server.shutdown)
         handle.health_port = server.server_address[1]
@@ -155,46 +165,51 @@ def run_scorer(settings: Settings, stop: StopFlag, handle: ScorerHandle | None =
             handle.health_port,
         )
 
-        _await_first_model(handle, reloader, registry, stop)
+        _await_first_model(handle, reloader, stop)
         if stop.is_set():
             return
         first = handle.holder.current
         assert first is not None
         _announce(handle, first, report)
 
-        consumer = BatchConsumer(settings.kafka, cfg.group_id, **CONSUMER_TUNING)
+        consumer = BatchConsumer(settings.kafka, cfg.group_id, handle.scorer_id, **CONSUMER_TUNING)
         resources.callback(consumer.close)
         consumer.subscribe([settings.kafka.image_topic])
-        producer = make_producer(
-            settings.kafka, transactional_id=f"arena-scorer-{handle.scorer_id}", **PRODUCER_TUNING
-        )
         processor = TransactionalProcessor(
-            consumer, producer, settings.kafka, on_commit=lambda s: _count(handle, s)
+            consumer,
+            lambda: make_producer(
+                settings.kafka,
+                transactional_id=f"arena-scorer-{handle.scorer_id}",
+                **PRODUCER_TUNING,
+            ),
+            settings.kafka,
+            on_commit=lambda s: _count(handle, s),
         )
-        processor.init()
-        source = ImageSource(store, cfg.image_root, cfg.fetch_threads)
+        source = ImageSource.from_settings(store, settings)
         resources.callback(source.close)
-        decoder = BatchDecoder(first.model.input_shape, cfg.batch_size, source)
-        topic = settings.kafka.prediction_topic
+        scorer = BatchScorer(
+            handle.holder,
+            BatchDecoder(
+                first.model.input_shape,
+                cfg.batch_size,
+                source,
+                DecodeLimits.from_settings(settings.images),
+            ),
+            settings.kafka.prediction_topic,
+            top_k=cfg.top_k,
+            scorer_id=handle.scorer_id,
+            on_swap=lambda model, retired: _swapped(handle, model, retired, report),
+            on_latency_ms=lambda ms: handle.metrics.latency.observe(ms / 1000.0),
+            on_unhealthy=lambda model, reason: _unhealthy(handle, model, reason, report),
+        )
 
         def handle_batch(messages: list[Message]) -> BatchResult:
             handle.heartbeat.beat()
-            _swap_if_staged(handle, report)
-            serving = handle.holder.current
-            assert serving is not None
-            batch = decoder.decode(messages)
-            values, latencies = score_batch_encoded(batch, serving, cfg.top_k, handle.scorer_id)
-            for latency_ms in latencies:
-                handle.metrics.latency.observe(latency_ms / 1000.0)
-            outputs = [
-                OutRecord(topic, event.event_id.encode(), value)
-                for event, value in zip(batch.events, values, strict=True)
-            ]
-            return BatchResult(outputs=outputs, dead=list(batch.dead))  # type: ignore[arg-type]
+            return scorer(messages)
 
         def on_idle() -> None:
             handle.heartbeat.beat()
-            if not _swap_if_staged(handle, report) and handle.retired_models:
+            if not scorer.swap_if_staged() and handle.retired_models:
                 collect_retired_models(handle)
 
         handle.started.set()
@@ -206,48 +221,49 @@ def run_scorer(settings: Settings, stop: StopFlag, handle: ScorerHandle | None =
             batch_timeout_s=cfg.batch_timeout_ms / 1000,
             on_idle=on_idle,
             on_retry=lambda _: handle.metrics.batch_failures.inc(),
+            health=handle.heartbeat,
         )
-        _close_producer(producer)
 
 
-def _await_first_model(
-    handle: ScorerHandle, reloader: ModelReloader, registry: Registry, stop: StopFlag
-) -> None:
-    """Wait for the control topic's replay; if it announced nothing, ask the registry."""
+def _await_first_model(handle: ScorerHandle, reloader: ModelReloader, stop: StopFlag) -> None:
+    """Wait for the control topic's replay (the reloader asks the registry when the topic
+    announces nothing usable), then for a first model."""
     while not stop.is_set() and not reloader.caught_up.wait(0.2):
+        handle.heartbeat.beat()
         if reloader.failure is not None:
             raise ArenaError("the model reloader failed") from reloader.failure
-    if handle.holder.current is None and not stop.is_set():
-        serving = registry.serving_version()
-        if serving is not None:
-            reloader.apply(
-                ModelEvent(
-                    ModelEventKind.PROMOTED,
-                    serving.id,
-                    serving.artifact.uri,
-                    serving.artifact.sha256,
-                    serving.flavor,
-                    reason="registry at start-up",
-                )
-            )
     while not stop.is_set() and not handle.holder.wait_ready(0.5):
         handle.heartbeat.beat()
         log.info("scorer %s waiting for a model to be promoted", handle.scorer_id)
 
 
-def _swap_if_staged(handle: ScorerHandle, report: Callable[[ScorerStatus], None]) -> bool:
-    """Between two batches: serve the staged model, if one is ready. Whether it swapped."""
-    previous, swapped_in = handle.holder.swap_if_staged()
-    if swapped_in is None:
-        return False
-    if previous is not None:
+def _swapped(
+    handle: ScorerHandle,
+    serving: LoadedModel,
+    retired: bool,
+    report: Callable[[ScorerStatus], None],
+) -> None:
+    if retired:
         handle.retired_models += 1
-    _announce(handle, swapped_in, report)
-    return True
+    _announce(handle, serving, report)
+
+
+def _unhealthy(
+    handle: ScorerHandle,
+    serving: LoadedModel,
+    reason: str,
+    report: Callable[[ScorerStatus], None],
+) -> None:
+    """The served model output NaN or infinity: count it, and say so once per version."""
+    handle.metrics.nonfinite_batches.inc()
+    log.error("scorer %s: %s; dead-lettering the batch", handle.scorer_id, reason)
+    if handle.unhealthy_version != serving.version:
+        handle.unhealthy_version = serving.version
+        report(ScorerStatus(handle.scorer_id, serving.version, "unhealthy", reason))
 
 
 def _announce(
-    handle: ScorerHandle, serving: ServingModel, report: Callable[[ScorerStatus], None]
+    handle: ScorerHandle, serving: LoadedModel, report: Callable[[ScorerStatus], None]
 ) -> None:
     handle.metrics.serving_version.set(serving.version)
     handle.metrics.swaps.inc()
@@ -273,9 +289,3 @@ def _count(handle: ScorerHandle, stats: BatchStats) -> None:
     handle.metrics.batches.inc()
     handle.metrics.events.inc(stats.n_out)
     handle.metrics.dead_letters.inc(stats.n_dead)
-
-
-def _close_producer(producer: Producer) -> None:
-    remaining = producer.flush(10)
-    if remaining:
-        log.error("%d records were still queued when the scorer stopped", remaining)

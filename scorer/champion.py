@@ -8,17 +8,8 @@ one version and no event is dropped or scored twice across a swap.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 
-from arena.flavors.base import ModelFlavor
-
-
-@dataclass(frozen=True, slots=True)
-class ServingModel:
-    version: int
-    flavor: str
-    sha256: str
-    model: ModelFlavor
+from storage.model_loader import LoadedModel
 
 
 class ChampionHolder:
@@ -26,11 +17,11 @@ class ChampionHolder:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._current: ServingModel | None = None
-        self._staged: ServingModel | None = None
+        self._current: LoadedModel | None = None
+        self._staged: LoadedModel | None = None
         self._ready = threading.Event()
 
-    def stage(self, model: ServingModel) -> None:
+    def stage(self, model: LoadedModel) -> None:
         """Offer a loaded, warmed-up model; the loop swaps it in before its next batch."""
         with self._lock:
             if self._current is None:
@@ -39,7 +30,7 @@ class ChampionHolder:
             else:
                 self._staged = model
 
-    def swap_if_staged(self) -> tuple[ServingModel | None, ServingModel | None]:
+    def swap_if_staged(self) -> tuple[LoadedModel | None, LoadedModel | None]:
         """Swap in the staged model, if any; returns (previous, new) when a swap happened."""
         with self._lock:
             if self._staged is None:
@@ -48,7 +39,7 @@ class ChampionHolder:
             return previous, self._current
 
     @property
-    def current(self) -> ServingModel | None:
+    def current(self) -> LoadedModel | None:
         return self._current
 
     def wanted_version(self) -> int | None:

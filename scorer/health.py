@@ -2,60 +2,55 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
+
+from arena.bus.loop import LoopHealth
+from arena.telemetry_http import Response, metrics_route, serve_routes
 
 
-class Heartbeat:
-    """The scoring loop beats once per iteration; a stale beat means the loop is stuck."""
+class Heartbeat(LoopHealth):
+    """The scoring loop beats once per iteration (failed ones too); a stale beat means the
+    loop is stuck, a failure being retried makes it ``degraded: <cause>``."""
 
     def __init__(self, stale_after_s: float = 30.0) -> None:
-        self._last = time.monotonic()
+        super().__init__()
         self._stale_after_s = stale_after_s
 
-    def beat(self) -> None:
-        self._last = time.monotonic()
-
     def alive(self) -> bool:
-        return time.monotonic() - self._last < self._stale_after_s
+        return self.seconds_since_beat() < self._stale_after_s
+
+
+def healthz(heartbeat: Heartbeat, reloader: Callable[[], str] | None) -> tuple[int, bytes]:
+    """/healthz: 503 ``stuck`` when the loop stopped going round; else 200 and the loop's
+    state (``ok`` or ``degraded: <cause>``), then the reloader's line."""
+    if not heartbeat.alive():
+        return 503, b"stuck\n"
+    lines = [heartbeat.state]
+    if reloader is not None:
+        lines.append(f"reloader: {reloader()}")
+    return 200, ("\n".join(lines) + "\n").encode()
 
 
 def serve_health(
     port: int,
     registry: CollectorRegistry,
-    alive: Callable[[], bool],
+    heartbeat: Heartbeat,
     ready: Callable[[], bool],
     host: str = "127.0.0.1",
+    reloader: Callable[[], str] | None = None,
 ) -> ThreadingHTTPServer:
     """Start the health server in a daemon thread; ``port`` 0 picks a free port."""
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path == "/metrics":
-                self._send(200, generate_latest(registry), CONTENT_TYPE_LATEST)
-            elif self.path == "/healthz":
-                ok = alive()
-                self._send(200 if ok else 503, b"ok\n" if ok else b"stuck\n")
-            elif self.path == "/readyz":
-                ok = ready()
-                self._send(200 if ok else 503, b"ready\n" if ok else b"not ready\n")
-            else:
-                self._send(404, b"not found\n")
+    def health() -> Response:
+        code, body = healthz(heartbeat, reloader)
+        return code, body, "text/plain"
 
-        def _send(self, code: int, body: bytes, ctype: str = "text/plain") -> None:
-            self.send_response(code)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def readiness() -> Response:
+        ok = ready()
+        return (200, b"ready\n", "text/plain") if ok else (503, b"not ready\n", "text/plain")
 
-        def log_message(self, format: str, *args: object) -> None:
-            return  # scrapes every few seconds would drown the service log
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    threading.Thread(target=server.serve_forever, name="health", daemon=True).start()
-    return server
+    routes = {"/metrics": metrics_route(registry), "/healthz": health, "/readyz": readiness}
+    return serve_routes(host, port, routes, "health")

@@ -8,9 +8,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from arena.errors import ArenaError
 from arena.events import PREDICTION_SCHEMA, now_ms
 from arena.image_batch import DecodedBatch
-from scorer.champion import ServingModel
+from storage.model_loader import LoadedModel
+
+
+class NonFiniteOutput(ArenaError):
+    """The model answered NaN or infinity for a batch: no prediction is written from it
+    (it would not even be valid JSON); the batch's events go to the DLQ instead."""
 
 
 def top_k(proba: npt.NDArray[Any], k: int) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
@@ -23,14 +29,17 @@ def top_k(proba: npt.NDArray[Any], k: int) -> tuple[npt.NDArray[Any], npt.NDArra
     return idx, proba[rows, idx]
 
 
-def score_batch_encoded(
-    batch: DecodedBatch, serving: ServingModel, k: int, scorer_id: str
+def predict_batch(
+    batch: DecodedBatch, serving: LoadedModel, k: int, scorer_id: str
 ) -> tuple[list[bytes], list[float]]:
     """Predict the batch with one compiled call, straight to encoded Prediction values.
 
     Building the JSON text from the arrays costs a seventh of building Prediction objects
     and serialising them; the bytes are identical to ``encode_prediction``'s (a test
     checks). Returns the values and each event's latency (event time to prediction) in ms.
+
+    Raises:
+        NonFiniteOutput: the model output NaN or infinity anywhere in the batch.
     """
     if not batch.events:
         return [], []
@@ -53,8 +62,13 @@ def score_batch_encoded(
 
 
 def _predict(
-    batch: DecodedBatch, serving: ServingModel, k: int
+    batch: DecodedBatch, serving: LoadedModel, k: int
 ) -> tuple[list[list[int]], list[list[float]], int]:
     proba = serving.model.predict_proba(batch.images)
+    if not np.isfinite(proba).all():  # one pass over [N, classes]: ~8 us for 1,024 events
+        raise NonFiniteOutput(
+            f"model version {serving.version} output non-finite probabilities "
+            "(NaN or infinity): its predictions are refused"
+        )
     classes, probs = top_k(proba, k)
     return classes.tolist(), np.round(probs.astype(np.float64), 5).tolist(), now_ms()

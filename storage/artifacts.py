@@ -16,16 +16,31 @@ from types import TracebackType
 
 import urllib3
 from minio import Minio
-from minio.error import S3Error
+from minio.error import InvalidResponseError, S3Error, ServerError
 
 from arena.config import ObjectStoreSettings
-from arena.errors import ArtifactIntegrityError
+from arena.errors import ArtifactIntegrityError, InfrastructureUnavailable
 from arena.image_source import ranged_reference
 from storage.domain import ArtifactRef
 from storage.errors import ArtifactNotFound
 
 _SHA256_META = "x-amz-meta-sha256"
 _MISSING = frozenset({"NoSuchKey", "NoSuchBucket"})
+# S3 error codes that blame the store or this service's own credentials, not the request:
+# every request would fail alike, so they are retried rather than poisoning the event.
+_STORE_FAULTS = frozenset(
+    {
+        "InternalError",
+        "ServiceUnavailable",
+        "SlowDown",
+        "RequestTimeout",
+        "XMinioServerNotInitialized",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "RequestTimeTooSkewed",
+    }
+)
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
@@ -105,7 +120,13 @@ class ArtifactStore:
             uri = ref_or_uri
         if not expected_sha256:
             raise ValueError(f"{uri}: an expected sha256 is required to download an artifact")
-        data = self.read_object(*parse_s3_uri(uri))
+        bucket, key = parse_s3_uri(uri)
+        if expected_size is not None:
+            # Never read more than the registry recorded (plus one byte, to notice more):
+            # an object replaced behind its back cannot make a service read gigabytes.
+            data = self.read_range(bucket, key, 0, expected_size + 1)
+        else:
+            data = self.read_object(bucket, key)
         actual = hashlib.sha256(data).hexdigest()
         if actual != expected_sha256.lower():
             raise ArtifactIntegrityError(
@@ -119,18 +140,25 @@ class ArtifactStore:
         return data
 
     def alias(self, name: str, ref: ArtifactRef) -> None:
-        """Point ``aliases/<name>.json`` (e.g. ``champion``) at ``ref``."""
+        """Point ``<alias prefix>/<name>.json`` (e.g. ``aliases/champion.json``) at ``ref``.
+
+        The prefix (``ARENA_S3_ALIAS_PREFIX``) is the deployment's, so two deployments sharing
+        a bucket never overwrite each other's aliases."""
         body = json.dumps({"uri": ref.uri, "sha256": ref.sha256, "size": ref.size}).encode()
         bucket = self._s3.model_bucket
         self._ensure_bucket(bucket)
         self._client.put_object(
-            bucket, _alias_key(name), io.BytesIO(body), len(body), "application/json"
+            bucket,
+            _alias_key(self._s3.alias_prefix, name),
+            io.BytesIO(body),
+            len(body),
+            "application/json",
         )
 
     def resolve_alias(self, name: str) -> ArtifactRef | None:
         """The artifact ``name`` points at, or None when the alias was never written."""
         try:
-            body = self.read_object(self._s3.model_bucket, _alias_key(name))
+            body = self.read_object(self._s3.model_bucket, _alias_key(self._s3.alias_prefix, name))
         except ArtifactNotFound:
             return None
         try:
@@ -177,13 +205,21 @@ class ArtifactStore:
         return list(self._pool.map(lambda loc: self.read_object(*loc), locations))
 
     def read_object(self, bucket: str, key: str) -> bytes:
-        """One object's bytes; ArtifactNotFound (a LookupError) when it does not exist."""
+        """One object's bytes.
+
+        Raises:
+            ArtifactNotFound: (a LookupError) the object or its bucket does not exist.
+            InfrastructureUnavailable: the store cannot be reached, times out, answers 5xx
+                or throttles, or refuses this service's credentials: retry later.
+            S3Error, ValueError: the request itself is refused (access denied, an invalid
+                bucket name, ...): retrying cannot help.
+        """
         return self._get(bucket, key)
 
     def read_range(self, bucket: str, key: str, start: int, length: int) -> bytes:
         """Up to ``length`` bytes of an object from ``start``: fewer, or none, past its end.
 
-        ArtifactNotFound (a LookupError) when the object does not exist.
+        Raises what ``read_object`` raises.
         """
         if start < 0 or length < 1:
             raise ValueError(f"not a byte range: start {start}, length {length}")
@@ -197,9 +233,16 @@ class ArtifactStore:
                 raise ArtifactNotFound(f"s3://{bucket}/{key} does not exist") from exc
             if length and exc.code == "InvalidRange":  # the range starts past the object's end
                 return b""
+            _raise_if_unavailable(exc, bucket, key)
+            raise
+        except Exception as exc:
+            _raise_if_unavailable(exc, bucket, key)
             raise
         try:
             return bytes(response.read())
+        except Exception as exc:  # the connection dropped mid-body, or a read timed out
+            _raise_if_unavailable(exc, bucket, key)
+            raise
         finally:
             response.close()
             response.release_conn()
@@ -227,7 +270,31 @@ class ArtifactStore:
         self._buckets.add(bucket)
 
 
-def _alias_key(name: str) -> str:
+def _raise_if_unavailable(exc: Exception, bucket: str, key: str) -> None:
+    """Raise InfrastructureUnavailable from ``exc`` when the store, not the request, failed."""
+    if isinstance(exc, S3Error):
+        faulty = exc.code in _STORE_FAULTS or _store_status(exc.response.status)
+    elif isinstance(exc, ServerError):
+        faulty = _store_status(exc.status_code)
+    elif isinstance(exc, InvalidResponseError):  # a non-S3 answer, e.g. a proxy's error page
+        faulty = True
+    elif isinstance(exc, urllib3.exceptions.HTTPError):
+        # Connection refused, timeouts, a dropped connection, retries exhausted on 5xx. A
+        # LocationValueError is also an HTTPError, but it is a malformed URL: the request's.
+        faulty = not isinstance(exc, ValueError)
+    else:
+        faulty = isinstance(exc, ConnectionError | TimeoutError)
+    if faulty:
+        raise InfrastructureUnavailable(
+            f"object store unavailable reading s3://{bucket}/{key}: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _store_status(status: int) -> bool:
+    return status >= 500 or status in (408, 429)
+
+
+def _alias_key(prefix: str, name: str) -> str:
     if not name or "/" in name or name.startswith("."):
         raise ValueError(f"alias names are single path segments, got {name!r}")
-    return f"aliases/{name}.json"
+    return f"{prefix}/{name}.json"

@@ -7,6 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from arena.events import ModelEventKind
+
 
 class VersionStatus(StrEnum):
     CANDIDATE = "candidate"  # registered challenger, not (yet) promoted
@@ -16,10 +18,25 @@ class VersionStatus(StrEnum):
 
 
 class PromotionKind(StrEnum):
+    """A control action, as the audit log records it; ``announced_as`` is the ModelEvent
+    kind that tells the scorers about it (one mapping, so the two never drift apart)."""
+
     PROMOTE = "promote"
     ROLLBACK = "rollback"
     PIN = "pin"
     UNPIN = "unpin"
+
+    @property
+    def announced_as(self) -> ModelEventKind:
+        return _ANNOUNCED_AS[self]
+
+
+_ANNOUNCED_AS = {
+    PromotionKind.PROMOTE: ModelEventKind.PROMOTED,
+    PromotionKind.ROLLBACK: ModelEventKind.ROLLED_BACK,
+    PromotionKind.PIN: ModelEventKind.PINNED,
+    PromotionKind.UNPIN: ModelEventKind.UNPINNED,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +76,7 @@ class ModelVersion:
     created_at: datetime
     status: VersionStatus
     status_reason: str = ""  # why it was last rejected or retired, if anyone said
+    signature: str = ""  # arena.signing: made by whoever registered it with the signing key
 
     def trained_on(self, topic: str, partition: int, offset: int) -> bool:
         """Whether the event at this position was part of this version's training data."""
@@ -108,3 +126,56 @@ class Pin:
         if self.released_at is not None and self.released_at <= when:
             return False
         return self.expires_at is None or when < self.expires_at
+
+
+class ProbationOutcome(StrEnum):
+    OPEN = "open"  # still watching
+    KEPT = "kept"  # the new champion held up
+    ROLLED_BACK = "rolled_back"  # it was significantly worse: rolled back
+    CANCELLED = "cancelled"  # an operator changed the champion meanwhile
+
+
+@dataclass(frozen=True, slots=True)
+class Probation:
+    """A new champion watched against the one it replaced, on fresh labeled events.
+
+    ``new_correct[i]`` / ``old_correct[i]``: whether each model got the i-th event right.
+    """
+
+    new_version: int
+    old_version: int
+    started_at: datetime
+    new_correct: tuple[bool, ...] = ()
+    old_correct: tuple[bool, ...] = ()
+    outcome: ProbationOutcome = ProbationOutcome.OPEN
+    reason: str = ""
+
+
+class DecisionOutcome(StrEnum):
+    PROMOTED = "promoted"  # the challenger won and became the champion
+    REJECTED = "rejected"  # it lost (the reason names the rule that failed)
+    BLOCKED_BY_PIN = "blocked_by_pin"  # it would have won, but a pin holds
+    CANCELLED = "cancelled"  # it won, but another version became champion meanwhile
+
+
+@dataclass(frozen=True, slots=True)
+class ChallengerDecision:
+    """The evaluator's verdict on one challenger, with the numbers it was based on.
+
+    ``champion_metrics`` / ``challenger_metrics``: both models scored on the same
+    ``sample_count`` labeled events; ``mcnemar_b`` / ``mcnemar_c``: events only the
+    champion / only the challenger got right; ``p_value``: one-sided, challenger better.
+    """
+
+    challenger_version: int
+    champion_version: int
+    outcome: DecisionOutcome
+    reason: str
+    sample_count: int
+    champion_metrics: dict[str, float]
+    challenger_metrics: dict[str, float]
+    mcnemar_b: int
+    mcnemar_c: int
+    p_value: float
+    id: int | None = None
+    decided_at: datetime | None = None

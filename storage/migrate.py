@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -40,3 +41,28 @@ def current(db: DatabaseSettings) -> str | None:
             return MigrationContext.configure(connection).get_current_revision()
     finally:
         engine.dispose()
+
+
+def recreate(db: DatabaseSettings) -> None:
+    """Drop and create the database ``db.name``, then migrate it to head (a fresh registry)."""
+    drop(db)
+    with _server_connection(db) as conn:
+        conn.execute(f'CREATE DATABASE "{db.name}"')
+    upgrade(db)
+
+
+def drop(db: DatabaseSettings) -> None:
+    """Drop the database ``db.name`` if it exists, disconnecting its sessions."""
+    with _server_connection(db) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{db.name}" WITH (FORCE)')
+
+
+def _server_connection(db: DatabaseSettings) -> psycopg.Connection[tuple[object, ...]]:
+    return psycopg.connect(
+        host=db.host,
+        port=db.port,
+        user=db.user,
+        dbname="postgres",
+        password=db.password.get_secret_value(),
+        autocommit=True,
+    )

@@ -28,10 +28,14 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from storage.domain import (
     ArtifactRef,
+    ChallengerDecision,
+    DecisionOutcome,
     Evaluation,
     ModelVersion,
     OffsetRange,
     Pin,
+    Probation,
+    ProbationOutcome,
     Promotion,
     PromotionKind,
     VersionStatus,
@@ -84,6 +88,7 @@ class ModelVersionRow(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     status: Mapped[str] = mapped_column(server_default=VersionStatus.CANDIDATE.value)
     status_reason: Mapped[str] = mapped_column(server_default="")
+    signature: Mapped[str] = mapped_column(server_default="")
 
     def to_domain(self) -> ModelVersion:
         return ModelVersion(
@@ -96,6 +101,7 @@ class ModelVersionRow(Base):
             created_at=self.created_at,
             status=VersionStatus(self.status),
             status_reason=self.status_reason,
+            signature=self.signature,
         )
 
 
@@ -194,4 +200,99 @@ class PinRow(Base):
             created_at=self.created_at,
             expires_at=self.expires_at,
             released_at=self.released_at,
+        )
+
+
+_OUTCOMES = ", ".join(f"'{o.value}'" for o in ProbationOutcome)
+
+
+class ProbationRow(Base):
+    """One probation per promoted version; at most one open (a partial unique index)."""
+
+    __tablename__ = "probations"
+    __table_args__ = (
+        CheckConstraint(f"outcome IN ({_OUTCOMES})", name="outcome"),
+        Index(
+            "uq_probations_one_open",
+            text("(outcome = 'open')"),
+            unique=True,
+            postgresql_where=text("outcome = 'open'"),
+        ),
+    )
+
+    new_version: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), primary_key=True)
+    old_version: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    started_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    new_correct: Mapped[list[bool]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    old_correct: Mapped[list[bool]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    outcome: Mapped[str] = mapped_column(server_default=ProbationOutcome.OPEN.value)
+    reason: Mapped[str] = mapped_column(server_default="")
+    closed_at: Mapped[datetime | None]
+
+    def to_domain(self) -> Probation:
+        return Probation(
+            new_version=self.new_version,
+            old_version=self.old_version,
+            started_at=self.started_at,
+            new_correct=tuple(bool(x) for x in self.new_correct),
+            old_correct=tuple(bool(x) for x in self.old_correct),
+            outcome=ProbationOutcome(self.outcome),
+            reason=self.reason,
+        )
+
+
+_OUTCOMES_OF_DECISIONS = ", ".join(f"'{o.value}'" for o in DecisionOutcome)
+
+
+class DecisionRow(Base):
+    """The evaluator's challenger decisions, append-only (a trigger refuses UPDATE, DELETE)."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (
+        CheckConstraint(f"outcome IN ({_OUTCOMES_OF_DECISIONS})", name="outcome"),
+        Index(None, "decided_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    challenger_version: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    champion_version: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    outcome: Mapped[str]
+    reason: Mapped[str]
+    sample_count: Mapped[int]
+    champion_metrics: Mapped[dict[str, Any]]
+    challenger_metrics: Mapped[dict[str, Any]]
+    mcnemar_b: Mapped[int]
+    mcnemar_c: Mapped[int]
+    p_value: Mapped[float] = mapped_column(Double)
+    decided_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    @classmethod
+    def from_domain(cls, d: ChallengerDecision) -> DecisionRow:
+        return cls(
+            challenger_version=d.challenger_version,
+            champion_version=d.champion_version,
+            outcome=d.outcome.value,
+            reason=d.reason,
+            sample_count=d.sample_count,
+            champion_metrics=dict(d.champion_metrics),
+            challenger_metrics=dict(d.challenger_metrics),
+            mcnemar_b=d.mcnemar_b,
+            mcnemar_c=d.mcnemar_c,
+            p_value=d.p_value,
+        )
+
+    def to_domain(self) -> ChallengerDecision:
+        return ChallengerDecision(
+            id=self.id,
+            challenger_version=self.challenger_version,
+            champion_version=self.champion_version,
+            outcome=DecisionOutcome(self.outcome),
+            reason=self.reason,
+            sample_count=self.sample_count,
+            champion_metrics={k: float(v) for k, v in self.champion_metrics.items()},
+            challenger_metrics={k: float(v) for k, v in self.challenger_metrics.items()},
+            mcnemar_b=self.mcnemar_b,
+            mcnemar_c=self.mcnemar_c,
+            p_value=self.p_value,
+            decided_at=self.decided_at,
         )

@@ -20,7 +20,7 @@ from storage.domain import (
     PromotionKind,
     VersionStatus,
 )
-from storage.errors import RegistryError, UnknownVersion
+from storage.errors import ChampionChanged, RegistryError, UnknownVersion
 from storage.lineage import previous_champion
 from storage.orm import EvaluationRow, ModelVersionRow, PinRow, PromotionRow
 
@@ -41,8 +41,15 @@ class Registry:
         parent_id: int | None,
         training_ranges: Iterable[OffsetRange],
         hyperparameters: dict[str, Any],
+        *,
+        signature: str,
     ) -> ModelVersion:
-        """Record a candidate version. Upload the artifact first: a row must never dangle."""
+        """Record a candidate version. Upload the artifact first: a row must never dangle.
+
+        ``signature``: ``ArtifactSigner.sign(flavor, sha256, size)`` of the artifact; the
+        registry stores it and never sees the key. Loaders refuse a version without a
+        valid one.
+        """
         with self._sessions.begin() as session:
             if parent_id is not None:
                 _version_row(session, parent_id)
@@ -55,10 +62,19 @@ class Registry:
                 training_ranges=[_range_json(r) for r in training_ranges],
                 hyperparameters=hyperparameters,
                 status=VersionStatus.CANDIDATE.value,
+                signature=signature,
             )
             session.add(row)
             session.flush()
             session.refresh(row)
+            return row.to_domain()
+
+    def set_signature(self, version_id: int, signature: str) -> ModelVersion:
+        """Replace a version's signature (an operator vouching for a version registered
+        before signatures existed, or after a key rotation)."""
+        with self._sessions.begin() as session:
+            row = _version_row(session, version_id, for_update=True)
+            row.signature = signature
             return row.to_domain()
 
     def get_version(self, version_id: int) -> ModelVersion:
@@ -79,28 +95,53 @@ class Registry:
             row = _champion_row(session)
             return row.to_domain() if row else None
 
-    def promote(
+    def set_champion(
         self,
         to_version: int,
         *,
         reason: str,
         actor: str,
         kind: PromotionKind = PromotionKind.PROMOTE,
+        expected_champion: int | None = None,
     ) -> Promotion:
         """Make ``to_version`` the champion in one transaction, with its audit row.
 
-        The old champion becomes retired, or rejected when ``kind`` is a rollback.
+        The old champion becomes retired, or rejected when ``kind`` is a rollback. With
+        ``expected_champion``, a compare-and-set: the change applies only if that version
+        is the champion; if this very change was already made from it (a retry), the audit
+        row of that change is returned and nothing happens again; else ChampionChanged.
         """
         if kind not in (PromotionKind.PROMOTE, PromotionKind.ROLLBACK):
-            raise RegistryError(f"promote() records champion changes, not {kind.value}")
+            raise RegistryError(f"set_champion() records champion changes, not {kind.value}")
         with self._sessions.begin() as session:
             session.execute(_CHANGE_LOCK)
+            if expected_champion is not None:
+                done = _expect_champion(session, expected_champion, kind, to_version)
+                if done is not None:
+                    return done
             return _change_champion(session, to_version, reason=reason, actor=actor, kind=kind)
 
-    def rollback(self, *, reason: str, actor: str, to_version: int | None = None) -> Promotion:
-        """Reject the champion and go back to ``to_version`` or else the previous good champion."""
+    def rollback(
+        self,
+        *,
+        reason: str,
+        actor: str,
+        to_version: int | None = None,
+        expected_champion: int | None = None,
+    ) -> Promotion:
+        """Reject the champion and go back to ``to_version`` or else the previous good champion.
+
+        With ``expected_champion`` (the version to roll back), a retry after the rollback
+        was made returns the audit row of that rollback instead of rolling back again.
+        """
         with self._sessions.begin() as session:
             session.execute(_CHANGE_LOCK)
+            if expected_champion is not None:
+                done = _expect_champion(
+                    session, expected_champion, PromotionKind.ROLLBACK, to_version
+                )
+                if done is not None:
+                    return done
             current = _champion_row(session)
             if current is None:
                 raise RegistryError("no champion to roll back")
@@ -186,8 +227,12 @@ class Registry:
         metric: str | None = None,
         since: datetime | None = None,
         limit: int | None = None,
+        until: datetime | None = None,
     ) -> list[Evaluation]:
-        """Score history in time order; with ``limit``, the most recent ``limit`` points."""
+        """Score history in time order; with ``limit``, the most recent ``limit`` points.
+
+        ``since`` is inclusive and ``until`` exclusive, as in the HTTP API's history.
+        """
         query = select(EvaluationRow).order_by(
             EvaluationRow.computed_at.desc(), EvaluationRow.id.desc()
         )
@@ -197,6 +242,8 @@ class Registry:
             query = query.where(EvaluationRow.metric == metric)
         if since is not None:
             query = query.where(EvaluationRow.computed_at >= since)
+        if until is not None:
+            query = query.where(EvaluationRow.computed_at < until)
         if limit is not None:
             query = query.limit(limit)
         with self._sessions() as session:
@@ -262,6 +309,36 @@ def _change_champion(
     session.flush()
     session.refresh(row)
     return row.to_domain()
+
+
+def _expect_champion(
+    session: Session, expected: int, kind: PromotionKind, to_version: int | None
+) -> Promotion | None:
+    """Check a compare-and-set: None when ``expected`` is the champion (go ahead); the
+    earlier audit row when this change was already made from it (a retry); else raise."""
+    current = _champion_row(session)
+    if current is not None and current.id == expected:
+        return None
+    last = session.scalars(
+        select(PromotionRow)
+        .where(PromotionRow.kind.in_([PromotionKind.PROMOTE.value, PromotionKind.ROLLBACK.value]))
+        .order_by(PromotionRow.id.desc())
+        .limit(1)
+    ).one_or_none()
+    if (
+        last is not None
+        and current is not None
+        and last.kind == kind.value
+        and last.from_version == expected
+        and last.to_version == current.id
+        and (to_version is None or to_version == current.id)
+    ):
+        return last.to_domain()
+    now = current.id if current is not None else "none"
+    raise ChampionChanged(
+        f"expected version {expected} to be the champion, but the champion is {now}: "
+        "nothing was changed"
+    )
 
 
 def _release_pin(session: Session) -> int | None:

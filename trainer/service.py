@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 
+from confluent_kafka import TopicPartition
+
+from arena.holdout import is_holdout
 from arena.join import LabeledExample
 from trainer.replay import ReplayBuffer, TrainingSet
-
-
-def is_holdout(event_id: str, percent: int) -> bool:
-    """Whether an event belongs to the holdout that no trainer may ever train on.
-
-    The split is a pure function of the event id: blake2b of its UTF-8 bytes, first 8 bytes
-    as an unsigned integer, modulo 100, below ``percent``. Python's ``hash()`` is salted per
-    process, so the trainer and the evaluator would disagree; this never does, across
-    processes, hosts and restarts. About ``percent``% of uniformly random ids are held out.
-    """
-    if not 0 <= percent <= 100:
-        raise ValueError(f"holdout percent must be within 0..100, got {percent}")
-    digest = hashlib.blake2b(event_id.encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % 100 < percent
 
 
 class FineTuneTrigger:
@@ -89,6 +77,16 @@ class TrainingIntake:
         self._trigger.on_labels(1)
         return True
 
+    def take_now(self) -> TrainingSet | None:
+        """The whole buffer as a training set now, whatever the trigger says (a scheduled
+        retrain); None when the buffer is empty."""
+        if len(self._buffer) == 0:
+            return None
+        training_set = self._buffer.training_set()
+        self._buffer.mark_trained()
+        self._trigger.reset()
+        return training_set
+
     def take_if_due(self) -> TrainingSet | None:
         """The training set for a fine-tune when one is due; resets the trigger and period."""
         if not self._trigger.due():
@@ -97,3 +95,14 @@ class TrainingIntake:
         self._buffer.mark_trained()
         self._trigger.reset()
         return training_set
+
+
+def committable(
+    seen: dict[tuple[str, int], int], pending_floor: dict[tuple[str, int], int]
+) -> list[TopicPartition]:
+    """Offsets safe to commit: past what was read, but never past a record still waiting
+    for its join partner (it must be read again after a crash, or its example is lost)."""
+    return [
+        TopicPartition(t, p, min(last + 1, pending_floor.get((t, p), last + 1)))
+        for (t, p), last in seen.items()
+    ]

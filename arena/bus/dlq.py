@@ -7,7 +7,13 @@ from arena.config import KafkaSettings
 
 MAX_REASON_BYTES = 4096  # a reason is a diagnosis, not a dump; keep headers small
 
-_OWN_HEADERS = ("error", "origin.topic", "origin.partition", "origin.offset", "origin.timestamp")
+DEAD_LETTER_HEADERS = (
+    "error",
+    "origin.topic",
+    "origin.partition",
+    "origin.offset",
+    "origin.timestamp",
+)
 
 
 def dead_letter_headers(msg: KafkaMessage, reason: str) -> Headers:
@@ -22,7 +28,7 @@ def dead_letter_headers(msg: KafkaMessage, reason: str) -> Headers:
     original = msg.headers() or []
     pairs = original.items() if isinstance(original, dict) else original
     for name, value in pairs:
-        if name in _OWN_HEADERS:
+        if name in DEAD_LETTER_HEADERS:
             continue  # ours describe this failure; an older one would mislead
         if value is None:
             headers.append((name, b""))

@@ -8,6 +8,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
+from arena.bus.bounded import run_bounded
 from arena.bus.broker_log import log_broker_error
 from arena.config import KafkaSettings
 from arena.errors import DeliveryError
@@ -60,7 +61,7 @@ def producer_config(
 ) -> dict[str, Any]:
     """The producer configuration Arena uses; ``overrides`` win (use dotted librdkafka names)."""
     config: dict[str, Any] = {
-        "bootstrap.servers": kafka.bootstrap,
+        **kafka.client_config(),
         "enable.idempotence": True,
         "acks": "all",
         # Throughput: let batches fill for a few ms, compress them cheaply.
@@ -114,3 +115,15 @@ def flush_or_raise(producer: Producer, timeout_s: float) -> None:
         parts.append(f"{remaining} record(s) still undelivered after {timeout_s}s")
     retriable = bool(failures) and all(f.error.retriable() for f in failures)
     raise DeliveryError(". ".join(parts), retriable=retriable or (not failed and remaining > 0))
+
+
+def close_producer(producer: Producer, timeout_s: float) -> None:
+    """Deliver what is queued and close, within ``timeout_s`` whatever the broker does.
+
+    For shutdown: records still undelivered are logged (they are lost for a plain producer;
+    a transactional one's open transaction is aborted by the broker or the next instance).
+    """
+    remaining = producer.flush(timeout_s)
+    if remaining:
+        logger.error("%d record(s) undelivered when the producer closed", remaining)
+    run_bounded(producer.close, 1.0, "close of a producer")

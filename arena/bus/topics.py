@@ -58,7 +58,7 @@ def default_topics(kafka: KafkaSettings) -> list[TopicSpec]:
 
 
 def admin_client(kafka: KafkaSettings) -> AdminClient:
-    return AdminClient({"bootstrap.servers": kafka.bootstrap}, error_cb=log_broker_error)
+    return AdminClient(kafka.client_config(), error_cb=log_broker_error)
 
 
 def ensure_topics(
@@ -71,7 +71,7 @@ def ensure_topics(
     """
     specs = list(specs)
     admin = admin_client(kafka)
-    existing = set(_list_topics(admin, timeout_s))
+    existing = set(_list_topics(admin, timeout_s, kafka.call_timeout_s))
     missing = [s for s in specs if s.name not in existing]
     created: list[str] = []
     if missing:
@@ -85,7 +85,7 @@ def ensure_topics(
             for s in missing
         ]
         futures = admin.create_topics(new, operation_timeout=timeout_s, request_timeout=timeout_s)
-        for name in _settle(futures, KafkaError.TOPIC_ALREADY_EXISTS, "create"):
+        for name in _settle(futures, KafkaError.TOPIC_ALREADY_EXISTS, "create", timeout_s):
             created.append(name)
             logger.info("created topic %s", name)
     _wait_for_topics(admin, [s.name for s in specs], timeout_s)
@@ -99,16 +99,21 @@ def delete_topics(kafka: KafkaSettings, names: Iterable[str], timeout_s: float =
         return
     admin = admin_client(kafka)
     futures = admin.delete_topics(names, operation_timeout=timeout_s, request_timeout=timeout_s)
-    _settle(futures, KafkaError.UNKNOWN_TOPIC_OR_PART, "delete")
+    _settle(futures, KafkaError.UNKNOWN_TOPIC_OR_PART, "delete", timeout_s)
 
 
-def _settle(futures: Mapping[str, Future[None]], tolerated: int, verb: str) -> list[str]:
+def _settle(
+    futures: Mapping[str, Future[None]], tolerated: int, verb: str, timeout_s: float
+) -> list[str]:
     """Wait for admin futures; the names that succeeded. ``tolerated`` (already there, or
     already gone) is not an error; anything else is raised as BusError naming the topic."""
     done = []
+    deadline = time.monotonic() + timeout_s + 5.0  # the request's own timeout, and a margin
     for name, future in futures.items():
         try:
-            future.result()
+            future.result(timeout=max(deadline - time.monotonic(), 0.1))
+        except TimeoutError as exc:
+            raise BusError(f"could not {verb} topic {name}: no answer", retriable=True) from exc
         except KafkaException as exc:
             err = kafka_error_of(exc)
             if err is not None and err.code() == tolerated:
@@ -124,18 +129,25 @@ def topic_config(kafka: KafkaSettings, name: str, timeout_s: float = 30.0) -> di
     resource = ConfigResource("topic", name)
     futures = admin.describe_configs([resource], request_timeout=timeout_s)
     try:
-        entries = futures[resource].result()
+        entries = futures[resource].result(timeout=timeout_s + 5.0)
+    except TimeoutError as exc:
+        raise BusError(f"could not describe topic {name}: no answer", retriable=True) from exc
     except KafkaException as exc:
         raise BusError(f"could not describe topic {name}: {exc}") from exc
     return {key: str(entry.value) for key, entry in entries.items()}
 
 
-def _list_topics(admin: AdminClient, timeout_s: float) -> list[str]:
-    try:
-        topics = list(admin.list_topics(timeout=timeout_s).topics)
-    except KafkaException as exc:
-        raise BusError(f"could not list topics: {exc}", retriable=True) from exc
-    return topics
+def _list_topics(admin: AdminClient, timeout_s: float, slice_s: float) -> list[str]:
+    """The topic names, asking in slices of ``slice_s`` until ``timeout_s`` has passed."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        remaining = deadline - time.monotonic()
+        try:
+            return list(admin.list_topics(timeout=max(min(remaining, slice_s), 0.1)).topics)
+        except KafkaException as exc:
+            if time.monotonic() >= deadline:
+                raise BusError(f"could not list topics: {exc}", retriable=True) from exc
+            logger.warning("could not list topics yet (%s); asking again", exc)
 
 
 def _wait_for_topics(admin: AdminClient, names: list[str], timeout_s: float) -> None:
@@ -143,7 +155,12 @@ def _wait_for_topics(admin: AdminClient, names: list[str], timeout_s: float) -> 
     deadline = time.monotonic() + timeout_s
     pending = set(names)
     while True:
-        metadata = admin.list_topics(timeout=max(deadline - time.monotonic(), 1.0))
+        try:
+            metadata = admin.list_topics(timeout=max(min(deadline - time.monotonic(), 5.0), 0.1))
+        except KafkaException as exc:
+            if time.monotonic() >= deadline:
+                raise BusError(f"topics not visible: {exc}", retriable=True) from exc
+            continue
         pending = {
             n
             for n in pending

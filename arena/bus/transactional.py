@@ -3,8 +3,19 @@
 For each batch: begin a transaction, let the handler turn messages into output records (and
 name the poison ones), produce the outputs and the dead letters, add the batch's next offsets
 to the transaction, commit. Outputs, dead letters and consumed offsets become visible
-together or not at all. On failure the transaction is aborted and the consumer rewound to
-the start of the batch, so the batch is read again and retried.
+together or not at all.
+
+Every call that waits on the broker is bounded by ``KafkaSettings.call_timeout_ms``, and each
+failure has one recovery:
+
+- retriable (a timeout, a coordinator moving): the same call again, within that bound;
+- still failing, or abortable: abort the transaction and rewind the consumer to the start of
+  the batch, which is read again after a back-off;
+- fatal or fenced producer, or an abort that fails or times out (the commit's outcome is then
+  unknown): drop the producer and build a new one with the same ``transactional.id`` (its
+  ``init_transactions`` fences the old one and completes or aborts its transaction), then
+  rewind the consumer to the group's committed offsets, the only position known to be right;
+- fatal consumer: rebuild it (``BatchConsumer.rebuild``); it resumes from the committed offsets.
 """
 
 from __future__ import annotations
@@ -16,24 +27,29 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
-from confluent_kafka import KafkaException, Message, Producer
+from confluent_kafka import OFFSET_BEGINNING, KafkaException, Message, Producer, TopicPartition
 
 from arena.bus.backoff import Backoff
+from arena.bus.bounded import run_bounded
 from arena.bus.broker_log import kafka_error_of
-from arena.bus.consumer import BatchConsumer
+from arena.bus.consumer import BatchConsumer, ConsumerFatal
 from arena.bus.dlq import dead_letter_record
+from arena.bus.loop import LoopHealth, RetryHook, run_until_stopped
 from arena.bus.offsets import first_offsets, next_offsets
-from arena.bus.producer import TrackedProducer
+from arena.bus.producer import TrackedProducer, close_producer
 from arena.bus.records import BatchResult, BatchStats, OutRecord
 from arena.bus.stop import StopFlag
 from arena.config import KafkaSettings
 from arena.errors import BatchAborted, BusError, InvalidEvent
 
-__all__ = ["BatchResult", "BatchStats", "OutRecord", "TransactionalProcessor"]
+__all__ = ["BatchResult", "BatchStats", "OutRecord", "ProducerFactory", "TransactionalProcessor"]
 
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[list[Message]], BatchResult]
+ProducerFactory = Callable[[], Producer]
+
+STOPPING_CALL_S = 1.0  # once stopping, recovery calls get this long at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,82 +64,198 @@ class _Inflight:
 
 _T = TypeVar("_T")
 
-RETRIABLE_ATTEMPTS = 5
-ABORT_FLUSH_S = 10.0
-
 
 class TransactionalProcessor:
     """Runs handlers over batches from ``consumer``, each batch in one producer transaction.
 
-    ``producer`` must have a ``transactional.id`` (``make_producer(..., transactional_id=)``);
-    ``on_commit`` is called with each committed batch's stats.
+    ``make_producer`` builds a producer with a ``transactional.id``
+    (``lambda: make_producer(kafka, transactional_id=...)``); it is called again with the same
+    id whenever the producer has to be replaced. ``on_commit`` is called with each committed
+    batch's stats.
     """
 
     def __init__(
         self,
         consumer: BatchConsumer,
-        producer: Producer,
+        make_producer: ProducerFactory,
         kafka: KafkaSettings,
         *,
         on_commit: Callable[[BatchStats], None] | None = None,
     ) -> None:
         self._consumer = consumer
-        self._producer = producer
+        self._make_producer = make_producer
         self._kafka = kafka
         self._on_commit = on_commit
-        self._initialized = False
+        self._producer: Producer | None = None  # None: (re)build and init before the next batch
+        self._initializing: Producer | None = None  # an init that timed out, to be resumed
+        self._rewind_to_committed = False
+        self._stop: StopFlag | None = None
+        self.rebuilds = 0  # producers replaced since start (for health and tests)
 
-    def init(self, timeout_s: float = 60.0) -> None:
-        """Register the transactional id, fencing off (and aborting) any older instance's work."""
-        try:
-            self._retrying("init transactions", lambda: self._producer.init_transactions(timeout_s))
-        except KafkaException as exc:
-            raise _fatal(exc, "init transactions") from exc
-        self._initialized = True
+    def init(self) -> None:
+        """Build the producer and register the transactional id, fencing off (and completing
+        or aborting) any older instance's transaction. A retriable BusError when the broker
+        cannot be reached in time: call again."""
+        self._ready()
 
     def process_batch(self, messages: Sequence[Message], handler: Handler) -> BatchStats:
         """Process ``messages`` exactly once: outputs, dead letters and offsets in one commit.
 
         The handler returns poison messages in ``BatchResult.dead``; an InvalidEvent it raises
         instead makes each message be handled on its own, to find the poison ones. Any other
-        exception is retriable: the transaction is aborted, the consumer rewound, and
-        BatchAborted raised. A fatal producer error raises BusError(retriable=False): the
-        producer must be recreated.
+        failure aborts (or, if it cannot, replaces the producer) and rewinds, then raises a
+        retriable BusError (BatchAborted when the abort succeeded). After one, call ``init()``
+        before consuming again: it rewinds the consumer when the producer had to be replaced.
         """
-        if not self._initialized:
-            raise BusError("TransactionalProcessor.init() must be called first")
         batch = list(messages)
         if not batch:
             return BatchStats(0, 0, 0, 0.0)
+        rewinding = self._rewind_to_committed
+        producer = self._ready()
+        if rewinding:
+            raise BatchAborted("the consumer was rewound to the committed offsets: consume again")
         started = time.monotonic()
-        self._begin(batch)
+        self._begin(producer)
         try:
             result = self._handle(batch, handler)
-            self._send(batch, result)
-            self._retrying("commit transaction", self._producer.commit_transaction)
+            self._send(producer, batch, result)
+            self._retrying("commit transaction", producer.commit_transaction)
         except Exception as exc:
-            raise self._abort_and_rewind(batch, exc) from exc
+            raise self._abort_and_rewind(producer, batch, exc) from exc
         return self._committed(batch, result, started)
 
-    def _begin(self, batch: list[Message]) -> None:
-        try:
-            self._producer.begin_transaction()
-        except KafkaException as exc:
-            self._rewind(batch)
-            raise _fatal(exc, "begin transaction") from exc
+    def run(
+        self,
+        stop: StopFlag,
+        handler: Handler,
+        *,
+        batch_size: int,
+        batch_timeout_s: float,
+        on_idle: Callable[[], None] | None = None,
+        backoff: Backoff | None = None,
+        on_retry: RetryHook | None = None,
+        health: LoopHealth | None = None,
+    ) -> None:
+        """Consume and process batches until ``stop`` is set, one transaction per batch.
 
-    def _send(self, batch: list[Message], result: BatchResult) -> None:
+        Pipelined: while batch k's transaction commits (a broker round trip or three), the
+        next batch is consumed and handled; its records are produced only after k's commit
+        succeeded, so transactions stay strictly ordered. If k's commit fails, k is aborted
+        and both batches are rewound and read again. Failures are recovered as the module
+        says and retried after a bounded back-off; ``health`` shows them. On stop, the batch
+        in flight is settled and the producer closed, each within the call timeout.
+        """
+        self._stop = stop
+        inflight: _Inflight | None = None
+
+        def step() -> None:
+            nonlocal inflight
+            try:
+                inflight = self._step(
+                    inflight, committer, handler, batch_size, batch_timeout_s, on_idle
+                )
+            except BusError:
+                inflight = None  # aborted and rewound, or the producer replaced
+                raise
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="txn-commit") as committer:
+            try:
+                run_until_stopped(stop, step, backoff=backoff, on_retry=on_retry, health=health)
+            finally:
+                try:
+                    self._settle(inflight, [])
+                except BusError as exc:
+                    # Not committed: the group's next owner (or this id's restart) reads it again.
+                    logger.warning("last batch not committed at shutdown: %s", exc)
+                self.close()
+
+    def close(self) -> None:
+        """Deliver what is queued and close the producer, within the call timeout."""
+        producer, self._producer = self._producer, None
+        if producer is None:
+            return
+        close_producer(producer, self._budget())
+
+    def _step(
+        self,
+        inflight: _Inflight | None,
+        committer: ThreadPoolExecutor,
+        handler: Handler,
+        batch_size: int,
+        batch_timeout_s: float,
+        on_idle: Callable[[], None] | None,
+    ) -> _Inflight | None:
+        producer = self._ready()
+        try:
+            messages = self._consumer.consume(batch_size, batch_timeout_s)
+        except ConsumerFatal as exc:
+            try:
+                self._settle(inflight, [])
+            finally:
+                self._consumer.rebuild()
+            raise BusError(f"{exc}; consumer rebuilt", retriable=True) from exc
+        if not messages:
+            self._settle(inflight, [])
+            producer.poll(0)  # serve error and delivery callbacks while idle
+            if on_idle is not None:
+                on_idle()
+            return None
+        batch = list(messages)
+        try:
+            result = self._handle(batch, handler)  # overlaps the commit in flight
+        except Exception as exc:
+            self._settle(inflight, batch)
+            self._rewind(batch)
+            raise BatchAborted(f"handler failed on a batch of {len(batch)}: {exc!r}") from exc
+        self._settle(inflight, batch)
+        started = time.monotonic()
+        self._begin(producer)
+        try:
+            self._send(producer, batch, result)
+        except Exception as exc:
+            raise self._abort_and_rewind(producer, batch, exc) from exc
+        commit = committer.submit(self._retrying, "commit transaction", producer.commit_transaction)
+        return _Inflight(batch, result, started, commit)
+
+    def _ready(self) -> Producer:
+        """The producer, built and initialized, with the consumer where it must resume."""
+        if self._producer is None:
+            producer = self._initializing or self._make_producer()
+            self._initializing = producer
+            try:
+                self._retrying("init transactions", producer.init_transactions)
+            except KafkaException as exc:
+                err = kafka_error_of(exc)
+                if err is None or err.fatal() or not err.retriable():
+                    self._initializing = None  # start over with a new producer next time
+                    self._discard(producer)
+                raise BusError(f"init transactions: {_describe(exc)}", retriable=True) from exc
+            self._initializing = None
+            self._producer = producer
+            logger.info("transactional producer ready")
+        if self._rewind_to_committed:
+            self._rewind_committed()
+        return self._producer
+
+    def _begin(self, producer: Producer) -> None:
+        try:
+            producer.begin_transaction()
+        except KafkaException as exc:
+            self._replace_producer(f"begin transaction: {_describe(exc)}")
+            raise BusError(f"begin transaction: {_describe(exc)}", retriable=True) from exc
+
+    def _send(self, producer: Producer, batch: list[Message], result: BatchResult) -> None:
         """Produce the outputs and dead letters, and add the batch's offsets to the transaction."""
         records = result.outputs + [
             dead_letter_record(msg, reason, self._kafka) for msg, reason in result.dead
         ]
         for record in records:
-            self._produce(record)
+            self._produce(producer, record)
         offsets = next_offsets(batch)
         group = self._consumer.consumer_group_metadata()
         self._retrying(
             "send offsets",
-            lambda: self._producer.send_offsets_to_transaction(offsets, group),
+            lambda timeout: producer.send_offsets_to_transaction(offsets, group, timeout),
         )
 
     def _committed(self, batch: list[Message], result: BatchResult, started: float) -> BatchStats:
@@ -139,83 +271,6 @@ class TransactionalProcessor:
             self._on_commit(stats)
         return stats
 
-    def run(
-        self,
-        stop: StopFlag,
-        handler: Handler,
-        *,
-        batch_size: int,
-        batch_timeout_s: float,
-        on_idle: Callable[[], None] | None = None,
-        backoff: Backoff | None = None,
-        on_retry: Callable[[BusError], None] | None = None,
-    ) -> None:
-        """Consume and process batches until ``stop`` is set, one transaction per batch.
-
-        Pipelined: while batch k's transaction commits (a broker round trip or three), the
-        next batch is consumed and handled; its records are produced only after k's commit
-        succeeded, so transactions stay strictly ordered. If k's commit fails, k is aborted
-        and both batches are rewound and read again. Retriable failures are retried after an
-        exponential back-off; fatal ones are raised, since only a new client can recover.
-        """
-        backoff = backoff or Backoff()
-        inflight: _Inflight | None = None
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="txn-commit") as committer:
-            try:
-                while not stop.is_set():
-                    try:
-                        inflight = self._step(
-                            inflight, committer, handler, batch_size, batch_timeout_s, on_idle
-                        )
-                    except BusError as exc:
-                        inflight = None
-                        if not exc.retriable:
-                            raise
-                        delay = backoff.next_delay()
-                        logger.warning("batch failed, retrying in %.2fs: %s", delay, exc)
-                        if on_retry is not None:
-                            on_retry(exc)
-                        stop.wait(delay)
-                        continue
-                    backoff.reset()
-            finally:
-                self._settle(inflight, [])
-
-    def _step(
-        self,
-        inflight: _Inflight | None,
-        committer: ThreadPoolExecutor,
-        handler: Handler,
-        batch_size: int,
-        batch_timeout_s: float,
-        on_idle: Callable[[], None] | None,
-    ) -> _Inflight | None:
-        messages = self._consumer.consume(batch_size, batch_timeout_s)
-        if not messages:
-            self._settle(inflight, [])
-            self._producer.poll(0)  # serve error and delivery callbacks while idle
-            if on_idle is not None:
-                on_idle()
-            return None
-        batch = list(messages)
-        try:
-            result = self._handle(batch, handler)  # overlaps the commit in flight
-        except Exception as exc:
-            self._settle(inflight, batch)
-            self._rewind(batch)
-            raise BatchAborted(f"handler failed on a batch of {len(batch)}: {exc!r}") from exc
-        self._settle(inflight, batch)
-        started = time.monotonic()
-        self._begin(batch)
-        try:
-            self._send(batch, result)
-        except Exception as exc:
-            raise self._abort_and_rewind(batch, exc) from exc
-        commit = committer.submit(
-            self._retrying, "commit transaction", self._producer.commit_transaction
-        )
-        return _Inflight(batch, result, started, commit)
-
     def _settle(self, inflight: _Inflight | None, next_batch: list[Message]) -> None:
         """Wait for the transaction in flight; on failure abort it and rewind it and
         ``next_batch`` (read meanwhile, not yet produced), then raise."""
@@ -224,7 +279,10 @@ class TransactionalProcessor:
         try:
             inflight.commit.result()
         except Exception as exc:
-            raise self._abort_and_rewind(inflight.batch + next_batch, exc) from exc
+            producer = self._producer
+            if producer is None:
+                raise BusError(f"commit failed: {exc!r}", retriable=True) from exc
+            raise self._abort_and_rewind(producer, inflight.batch + next_batch, exc) from exc
         self._committed(inflight.batch, inflight.result, inflight.started)
 
     def _handle(self, batch: list[Message], handler: Handler) -> BatchResult:
@@ -245,26 +303,29 @@ class TransactionalProcessor:
             result.dead.extend(one.dead)
         return result
 
-    def _produce(self, record: OutRecord) -> None:
+    def _produce(self, producer: Producer, record: OutRecord) -> None:
         headers: list[tuple[str, str | bytes | None]] = list(record.headers)
         partition = -1 if record.partition is None else record.partition
-        deadline = time.monotonic() + self._kafka.transaction_timeout_ms / 1000
+        deadline = time.monotonic() + self._budget()
         while True:
             try:
-                self._producer.produce(
+                producer.produce(
                     record.topic, record.value, record.key, partition=partition, headers=headers
                 )
                 return
             except BufferError:
                 if time.monotonic() >= deadline:
                     raise
-                self._producer.poll(0.05)  # local queue full: wait for deliveries to drain it
+                producer.poll(0.05)  # local queue full: wait for deliveries to drain it
 
-    def _retrying(self, what: str, call: Callable[[], _T]) -> _T:
-        """Call ``call``, repeating it while it fails with a retriable (and not abortable) error."""
-        for attempt in range(1, RETRIABLE_ATTEMPTS + 1):
+    def _retrying(self, what: str, call: Callable[[float], _T]) -> _T:
+        """``call(timeout)``, repeated while it fails with a retriable (and not abortable)
+        error, all within one call timeout; the last error is raised."""
+        deadline = time.monotonic() + self._budget()
+        attempt = 1
+        while True:
             try:
-                return call()
+                return call(max(deadline - time.monotonic(), 0.01))
             except KafkaException as exc:
                 err = kafka_error_of(exc)
                 if (
@@ -272,53 +333,99 @@ class TransactionalProcessor:
                     or err.fatal()
                     or err.txn_requires_abort()
                     or not err.retriable()
-                    or attempt == RETRIABLE_ATTEMPTS
+                    or time.monotonic() + 0.1 >= deadline
+                    or self._stopping()
                 ):
                     raise
                 logger.warning("%s failed (attempt %d, retrying): %s", what, attempt, err)
-                time.sleep(min(0.1 * 2**attempt, 2.0))  # brief pause before the retry
-        raise AssertionError("unreachable")
+                attempt += 1
+                time.sleep(0.1)  # the coordinator may be moving: a breath before asking again
 
-    def _abort_and_rewind(self, batch: list[Message], cause: Exception) -> BusError:
-        """Abort the open transaction and rewind; return the error the caller should see."""
+    def _abort_and_rewind(
+        self, producer: Producer, batch: list[Message], cause: Exception
+    ) -> BusError:
+        """Abort the open transaction and rewind; return the error the caller should see.
+
+        When the transaction cannot be aborted (a fatal or fenced producer, an abort that
+        fails or times out), the producer is replaced and the consumer rewound to the
+        committed offsets before the next batch.
+        """
         err = kafka_error_of(cause) if isinstance(cause, KafkaException) else None
         if err is not None and err.fatal():
-            logger.critical("fatal producer error, transaction not abortable: %s", err)
-            self._rewind(batch)
-            return BusError(f"fatal producer error: {err.str()} ({err.name()})")
+            self._replace_producer(f"fatal producer error: {err.str()} ({err.name()})")
+            return BusError(f"fatal producer error, producer rebuilt: {err.str()}", retriable=True)
         logger.warning("aborting transaction of %d message(s): %r", len(batch), cause)
         # Let in-flight records land (as aborted) first: aborting while the first produce of
         # a transaction is in flight can fail fatally (librdkafka#4849).
-        remaining = self._producer.flush(ABORT_FLUSH_S)
+        remaining = producer.flush(self._budget())
         if remaining:
             logger.warning("%d record(s) still in flight when aborting", remaining)
         try:
-            self._retrying("abort transaction", self._producer.abort_transaction)
+            self._retrying("abort transaction", producer.abort_transaction)
         except KafkaException as exc:
-            self._rewind(batch)
-            return _fatal(exc, "abort transaction")
+            self._replace_producer(f"abort transaction: {_describe(exc)}")
+            return BusError(
+                f"could not abort ({_describe(exc)}) after {cause!r}: producer rebuilt",
+                retriable=True,
+            )
         self._rewind(batch)
-        if isinstance(self._producer, TrackedProducer):
-            self._producer.deliveries.take_failures()  # logged already; they belong to this abort
+        if isinstance(producer, TrackedProducer):
+            producer.deliveries.take_failures()  # logged already; they belong to this abort
         if isinstance(cause, BusError):
             return cause if cause.retriable else BatchAborted(str(cause))
         return BatchAborted(f"batch of {len(batch)} aborted and rewound: {cause!r}")
 
+    def _replace_producer(self, reason: str) -> None:
+        """Drop the producer; the next batch builds a new one and resumes from the committed
+        offsets (the dropped one's last transaction may or may not have committed)."""
+        logger.error("replacing the transactional producer: %s", reason)
+        producer, self._producer = self._producer, None
+        self._rewind_to_committed = True
+        self.rebuilds += 1
+        if producer is not None:
+            self._discard(producer)
+
+    def _discard(self, producer: Producer) -> None:
+        try:
+            producer.purge(in_queue=True, in_flight=True, blocking=False)
+        except KafkaException as exc:
+            logger.warning("purge of the dropped producer failed: %s", exc)
+        run_bounded(producer.close, self._budget(), "close of the dropped producer")
+
+    def _rewind_committed(self) -> None:
+        """Seek every assigned partition to the group's committed offset."""
+        assigned = self._consumer.assignment()
+        committed = self._consumer.committed(assigned, self._budget()) if assigned else []
+        for tp in committed:
+            offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING  # never committed
+            self._seek(TopicPartition(tp.topic, tp.partition, offset))
+        self._rewind_to_committed = False
+        logger.info("rewound %d partition(s) to their committed offsets", len(committed))
+
     def _rewind(self, batch: list[Message]) -> None:
         """Seek every partition of the batch back to its first offset in the batch."""
         for tp in first_offsets(batch):
-            try:
-                self._consumer.seek(tp)
-            except KafkaException as exc:
-                # Typically the partition was revoked: its new owner resumes from the last
-                # committed offset, which is this batch's start, so nothing is lost.
-                logger.warning(
-                    "could not rewind %s [%d] to %d: %s", tp.topic, tp.partition, tp.offset, exc
-                )
+            self._seek(tp)
+
+    def _seek(self, tp: TopicPartition) -> None:
+        try:
+            self._consumer.seek(tp)
+        except KafkaException as exc:
+            # Typically the partition was revoked: its new owner resumes from the last
+            # committed offset, which is where this consumer would have gone, so nothing is lost.
+            logger.warning(
+                "could not rewind %s [%d] to %d: %s", tp.topic, tp.partition, tp.offset, exc
+            )
+
+    def _stopping(self) -> bool:
+        return self._stop is not None and self._stop.is_set()
+
+    def _budget(self) -> float:
+        """How long the next blocking call may wait: the call timeout, shorter once stopping."""
+        timeout = self._kafka.call_timeout_s
+        return min(timeout, STOPPING_CALL_S) if self._stopping() else timeout
 
 
-def _fatal(exc: KafkaException, doing: str) -> BusError:
+def _describe(exc: KafkaException) -> str:
     err = kafka_error_of(exc)
-    detail = f"{err.str()} ({err.name()})" if err is not None else str(exc)
-    retriable = err is not None and err.retriable() and not err.fatal()
-    return BusError(f"{doing} failed: {detail}", retriable=retriable)
+    return f"{err.str()} ({err.name()})" if err is not None else str(exc)

@@ -10,8 +10,13 @@ _MODULES = [
     "arena.cli.stack_cmd",
     "arena.cli.services_cmd",
     "arena.cli.ops_cmd",
+    "arena.cli.reports_cmd",
+    "arena.cli.status_cmd",
+    "arena.cli.dlq_cmd",
     "arena.cli.demo_cmd",
     "arena.cli.watch_cmd",
+    "arena.cli.api_cmd",
+    "arena.cli.schedule_cmd",
 ]
 
 

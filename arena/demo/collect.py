@@ -32,7 +32,7 @@ class Collector(threading.Thread):
         self._halt = threading.Event()
         self._consumer = Consumer(
             {
-                "bootstrap.servers": kafka.bootstrap,
+                **kafka.client_config(),
                 "group.id": f"arena-demo-collector-{uuid.uuid4().hex[:8]}",
                 "isolation.level": "read_committed",
                 "auto.offset.reset": "earliest",

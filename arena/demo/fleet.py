@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from arena.bus.stop import StopFlag
-from arena.config import Settings
-from evaluator.app import EvaluatorHandle, run_evaluator
+from arena.config import Settings, with_overrides
+from evaluator.app import run_evaluator
+from evaluator.rounds import EvaluatorHandle
 from scorer.app import ScorerHandle, run_scorer
 from trainer.app import TrainerHandle, run_trainer
 
@@ -65,15 +66,3 @@ class Fleet:
             thread.join(timeout_s)
             if thread.is_alive():
                 log.error("%s did not stop within %.0f s", thread.name, timeout_s)
-
-
-def with_overrides(settings: Settings, **sections: dict[str, Any]) -> Settings:
-    """A copy of ``settings`` with some fields of some sections replaced."""
-    merged: dict[str, dict[str, Any]] = {}
-    for name in ("mode", "kafka", "db", "s3", "stack", "scorer", "trainer", "evaluator"):
-        current = getattr(settings, name).model_dump()
-        for key in ("password", "secret_key"):
-            if key in current:
-                current[key] = current[key].get_secret_value()
-        merged[name] = {**current, **sections.get(name, {})}
-    return Settings(**merged)

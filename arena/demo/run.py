@@ -9,26 +9,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from arena.bus.producer import make_producer
 from arena.bus.topics import default_topics, ensure_topics
-from arena.config import DatabaseSettings, Settings
+from arena.config import Settings
 from arena.control import ControlPlane
-from arena.datasets import load_mnist
 from arena.demo.collect import Collector
-from arena.demo.fleet import Fleet, with_overrides
+from arena.demo.dashboard import start_dashboard
+from arena.demo.fleet import Fleet
 from arena.demo.report import summarize, write
 from arena.demo.stream import StreamPlan, build_stream, publish
+from arena.deployment import isolated_deployment
 from arena.errors import ArenaError
-from arena.flavors.pretrain import train_initial
+from arena.signing import ArtifactSigner
 from storage import migrate
 from storage.artifacts import ArtifactStore
 from storage.db import make_engine
-from storage.domain import ModelVersion
 from storage.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -49,81 +48,13 @@ class DemoConfig:
 
 def demo_settings(base: Settings, run_id: str, database: str) -> Settings:
     """Topics of their own per run and a database of its own, so runs never mix."""
-    prefix = f"arena.demo-{run_id}"
-    return with_overrides(
-        base,
-        kafka={
-            "image_topic": f"{prefix}.images",
-            "label_topic": f"{prefix}.labels",
-            "prediction_topic": f"{prefix}.predictions",
-            "model_topic": f"{prefix}.models",
-            "scorer_status_topic": f"{prefix}.scorer-status",
-        },
-        db={"name": database},
-        scorer={"group_id": f"{prefix}-scorer", "batch_timeout_ms": 50},
-        trainer={
-            "group_id": f"{prefix}-trainer",
-            "finetune_every_labels": 1_000,
-            "window_size": 3_000,
-            "reservoir_size": 1_000,
-            "epochs": 2,
-        },
-        evaluator={
-            "group_id": f"{prefix}-evaluator",
-            "min_samples": 200,
-            "window_size": 600,
-            "interval_s": 2.0,
-            "probation_labels": 300,
-        },
-    )
-
-
-def recreate_database(db: DatabaseSettings) -> None:
-    """Drop and create ``db.name`` (the demo's own), then migrate it to head."""
-    with psycopg.connect(
-        host=db.host,
-        port=db.port,
-        user=db.user,
-        dbname="postgres",
-        password=db.password.get_secret_value(),
-        autocommit=True,
-    ) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{db.name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{db.name}"')
-    migrate.upgrade(db)
-
-
-def bootstrap_champion(
-    control: ControlPlane,
-    store: ArtifactStore,
-    flavor: str,
-    samples: int,
-    epochs: int,
-    seed: int = 0,
-) -> ModelVersion:
-    """Train a first champion on a small labeled subset of MNIST and promote it."""
-    data = load_mnist()
-    model = train_initial(
-        flavor, data.x_train[:samples], data.y_train[:samples], epochs=epochs, seed=seed
-    )
-    ref = store.put(model.to_bytes())
-    version = control.registry.register_version(
-        flavor,
-        ref,
-        parent_id=None,
-        training_ranges=(),
-        hyperparameters={"samples": samples, "epochs": epochs, "source": "mnist train[:samples]"},
-    )
-    control.promote(
-        version.id, reason=f"initial champion ({samples} labeled examples)", actor="demo"
-    )
-    return version
+    return isolated_deployment(base, f"arena.demo-{run_id}", database)
 
 
 def run_demo(base: Settings, config: DemoConfig) -> dict[str, Any]:
     started = time.monotonic()
     settings = demo_settings(base, uuid.uuid4().hex[:8], config.database)
-    recreate_database(settings.db)
+    migrate.recreate(settings.db)
     ensure_topics(settings.kafka, default_topics(settings.kafka))
     console.print(
         f"[bold]1.[/] training the initial champion on {config.initial_samples} labeled digits"
@@ -131,14 +62,19 @@ def run_demo(base: Settings, config: DemoConfig) -> dict[str, Any]:
     with ArtifactStore(settings.s3) as store:
         producer = make_producer(settings.kafka)
         control = ControlPlane(Registry(make_engine(settings.db)), store, producer, settings.kafka)
-        champion = bootstrap_champion(
-            control, store, "keras", config.initial_samples, config.initial_epochs
+        champion = control.bootstrap(
+            "keras",
+            samples=config.initial_samples,
+            epochs=config.initial_epochs,
+            actor="demo",
+            signer=ArtifactSigner(settings.signing.key),
         )
     events, truth = build_stream(config.plan)
     collector = Collector(settings.kafka)
     collector.start()
     fleet = Fleet(settings)
     fleet.start(config.scorers)
+    dashboard = start_dashboard(settings)
     try:
         console.print(f"[bold]2.[/] starting {config.scorers} scorers, a trainer and an evaluator")
         _wait(
@@ -159,6 +95,8 @@ def run_demo(base: Settings, config: DemoConfig) -> dict[str, Any]:
             fleet,
         )
     finally:
+        if dashboard is not None:
+            dashboard.stop()
         fleet.stop()
         time.sleep(1.0)  # let the collector read the last committed records
         collector.stop()

@@ -11,7 +11,15 @@ from typing import cast
 
 from arena.flavors.base import FlavorFactory, ModelFlavor
 
-__all__ = ["FLAVORS", "ModelFlavor", "flavor_factory", "load_model", "new_model"]
+__all__ = [
+    "FLAVORS",
+    "INPUT_SHAPE",
+    "N_CLASSES",
+    "ModelFlavor",
+    "flavor_factory",
+    "load_model",
+    "new_model",
+]
 
 FLAVORS: dict[str, str] = {
     "keras": "arena.flavors.keras_cnn:KerasCnn",
@@ -20,7 +28,11 @@ FLAVORS: dict[str, str] = {
 }
 """Registry: flavor name -> ``module:class`` implementing ``FlavorFactory``."""
 
-DEFAULT_INPUT_SHAPE = (28, 28)
+INPUT_SHAPE = (28, 28)
+"""The (height, width) every service decodes images to and every model takes: the one owner."""
+
+N_CLASSES = 10
+"""The classes every model is created with (digits 0..9); labels outside them are refused."""
 
 
 def flavor_factory(flavor: str) -> FlavorFactory:
@@ -38,8 +50,8 @@ def flavor_factory(flavor: str) -> FlavorFactory:
 def new_model(
     flavor: str,
     *,
-    n_classes: int = 10,
-    input_shape: tuple[int, int] = DEFAULT_INPUT_SHAPE,
+    n_classes: int = N_CLASSES,
+    input_shape: tuple[int, int] = INPUT_SHAPE,
     seed: int = 0,
 ) -> ModelFlavor:
     """A new, untrained model of the given flavor."""
@@ -49,7 +61,7 @@ def new_model(
 
 
 def load_model(
-    flavor: str, data: bytes, *, expected_input_shape: tuple[int, int] = DEFAULT_INPUT_SHAPE
+    flavor: str, data: bytes, *, expected_input_shape: tuple[int, int] = INPUT_SHAPE
 ) -> ModelFlavor:
     """Load an artifact written by ``ModelFlavor.to_bytes``.
 

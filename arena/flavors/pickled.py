@@ -1,12 +1,14 @@
-"""The artifact format of the pickle-based flavors (River, scikit-learn).
+"""The artifact envelope of the River and scikit-learn flavors, and River's pickle format.
 
-An artifact is a pickled envelope ``{"arena_flavor", "format", "input_shape", "n_classes",
+An artifact is an envelope ``{"arena_flavor", "format", "input_shape", "n_classes",
 "model"}`` so that loading can tell a River artifact from a scikit-learn one, and check the
-input shape, before the model is ever used.
+input shape, before the model is ever used. River's is pickled; scikit-learn's is written
+with skops, which cannot run code (``arena.flavors.sklearn_sgd``).
 
-Unpickling runs code from the artifact. That is acceptable only because the registry
-verifies every artifact's sha256 (recorded when Arena itself wrote it) before it reaches
-``load_envelope``; never call it on bytes from anywhere else.
+Unpickling runs code from the artifact. That is acceptable only because every loader
+(``storage.model_loader.ModelLoader``) first checks the version's signature, made with a
+key neither the registry nor the bucket holds, and the bytes' sha256 against it, before
+they reach ``load_envelope``; never call it on bytes from anywhere else.
 """
 
 from __future__ import annotations
@@ -50,13 +52,31 @@ def load_envelope(
         doc = pickle.loads(data)
     except Exception as exc:  # arbitrary bytes can fail in any way; all mean "corrupt"
         raise ModelLoadError(f"{flavor} artifact is corrupt: {type(exc).__name__}: {exc}") from None
+    return check_envelope(
+        flavor,
+        doc,
+        expected_input_shape=expected_input_shape,
+        model_type=model_type,
+        format_version=FORMAT_VERSION,
+    )
+
+
+def check_envelope(
+    flavor: str,
+    doc: Any,
+    *,
+    expected_input_shape: tuple[int, int],
+    model_type: type,
+    format_version: int,
+) -> Envelope:
+    """Validate a deserialized envelope; ModelLoadError says what is wrong with it."""
     if not isinstance(doc, dict) or "arena_flavor" not in doc:
         raise ModelLoadError(f"{flavor} artifact is not an Arena model artifact")
     if doc["arena_flavor"] != flavor:
         raise ModelLoadError(
             f"artifact holds a {doc['arena_flavor']!r} model, not a {flavor!r} model"
         )
-    if doc.get("format") != FORMAT_VERSION:
+    if doc.get("format") != format_version:
         raise ModelLoadError(f"{flavor} artifact has unsupported format {doc.get('format')!r}")
     model = doc.get("model")
     if not isinstance(model, model_type):

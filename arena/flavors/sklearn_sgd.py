@@ -3,8 +3,9 @@
 Cheap to score and to fine-tune incrementally with ``partial_fit`` on raw pixels; a
 baseline that shows the platform is not tied to deep learning.
 
-Artifacts are pickled (see ``arena.flavors.pickled``): acceptable because the registry
-verifies each artifact's sha256 before it is unpickled.
+Artifacts are written with skops (``skops.io``), not pickle: loading one only builds the
+types skops trusts by default (scikit-learn estimators, NumPy arrays, builtins), so even a
+forged artifact cannot run code. An artifact naming any other type is refused unread.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import copy
 from typing import ClassVar
 
 import numpy as np
+import skops.io as sio
 from sklearn.linear_model import SGDClassifier
 
+from arena.errors import ModelLoadError
 from arena.flavors.base import (
     F32Images,
     Labels,
@@ -24,7 +27,9 @@ from arena.flavors.base import (
     normalise_rows,
     uniform,
 )
-from arena.flavors.pickled import Envelope, dump_envelope, load_envelope
+from arena.flavors.pickled import check_envelope
+
+FORMAT_VERSION = 2  # 1 was a pickle
 
 
 class SklearnSgd(ShapedClassifier):
@@ -51,8 +56,28 @@ class SklearnSgd(ShapedClassifier):
 
     @classmethod
     def from_bytes(cls, data: bytes, *, expected_input_shape: tuple[int, int]) -> SklearnSgd:
-        envelope = load_envelope(
-            cls.name, data, expected_input_shape=expected_input_shape, model_type=SGDClassifier
+        if data[:4] != b"PK\x03\x04":
+            raise ModelLoadError(f"{cls.name} artifact is not a skops archive")
+        try:
+            untrusted = sio.get_untrusted_types(data=data)
+            if untrusted:
+                raise ModelLoadError(
+                    f"{cls.name} artifact names types skops does not trust: "
+                    f"{', '.join(sorted(untrusted))[:500]}; refusing to load it"
+                )
+            doc = sio.loads(data, trusted=[])
+        except ModelLoadError:
+            raise
+        except Exception as exc:  # arbitrary bytes can fail in any way; all mean "corrupt"
+            raise ModelLoadError(
+                f"{cls.name} artifact is corrupt: {type(exc).__name__}: {exc}"
+            ) from None
+        envelope = check_envelope(
+            cls.name,
+            doc,
+            expected_input_shape=expected_input_shape,
+            model_type=SGDClassifier,
+            format_version=FORMAT_VERSION,
         )
         return cls(envelope.model, input_shape=envelope.input_shape, n_classes=envelope.n_classes)
 
@@ -80,7 +105,17 @@ class SklearnSgd(ShapedClassifier):
         )
 
     def to_bytes(self) -> bytes:
-        return dump_envelope(self.name, Envelope(self._input_shape, self._n_classes, self._model))
+        return bytes(
+            sio.dumps(
+                {
+                    "arena_flavor": self.name,
+                    "format": FORMAT_VERSION,
+                    "input_shape": self._input_shape,
+                    "n_classes": self._n_classes,
+                    "model": self._model,
+                }
+            )
+        )
 
     def warm_up(self, batch_size: int) -> None:
         """Nothing to compile; one prediction touches the code paths once."""

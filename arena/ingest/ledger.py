@@ -7,13 +7,14 @@ either the event it was published as or why it was skipped. A file version is id
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal, cast
 
 from arena.errors import ArenaError
 
@@ -69,8 +70,8 @@ class Ledger:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         lines = "".join(json.dumps(asdict(e), separators=(",", ":")) + "\n" for e in entries)
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(lines)
+        with _open_nofollow(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, "a") as f:
+            f.write(lines.encode("utf-8"))
             f.flush()
             os.fsync(f.fileno())
         for e in entries:
@@ -83,7 +84,8 @@ class Ledger:
 
     def _load(self) -> None:
         try:
-            text = self.path.read_text(encoding="utf-8")
+            with _open_nofollow(self.path, os.O_RDONLY, "r") as f:
+                text = f.read().decode("utf-8")
         except FileNotFoundError:
             return
         except (OSError, UnicodeDecodeError) as exc:
@@ -105,10 +107,22 @@ class Ledger:
             len(torn),
             torn[:200],
         )
-        with self.path.open("r+b") as f:
+        with _open_nofollow(self.path, os.O_RDWR, "r+") as f:
             f.truncate(keep_bytes)
             f.flush()
             os.fsync(f.fileno())
+
+
+def _open_nofollow(path: Path, flags: int, mode: str) -> BinaryIO:
+    """Open the ledger itself, never a symlink in its place (which would make ``arena
+    watch`` append to, or truncate, whatever file it points at)."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise LedgerError(f"the ledger {path} is a symbolic link: refusing to use it") from exc
+        raise
+    return cast(BinaryIO, os.fdopen(fd, mode + "b"))
 
 
 def _parse(path: Path, number: int, line: str) -> LedgerEntry:

@@ -73,13 +73,15 @@ class DirectoryScanner:
                     continue
                 path = Path(folder, name)
                 try:
-                    st = path.stat()
+                    st = path.lstat()  # a symlink is never followed: it could point anywhere
                 except FileNotFoundError:
                     continue  # removed since it was listed: nothing to publish
                 except OSError as exc:
                     self._report_once(exc)
                     continue
-                if stat.S_ISREG(st.st_mode):
+                if stat.S_ISLNK(st.st_mode):
+                    self._report_once(OSError(f"skipped: {path} is a symbolic link"))
+                elif stat.S_ISREG(st.st_mode):
                     rel = path.relative_to(self.root).as_posix()
                     found.append(FileState(path, rel, st.st_size, st.st_mtime_ns))
         return found

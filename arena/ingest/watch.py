@@ -11,8 +11,10 @@ a new photo: it gets a new event id, and its upload replaces the object at the s
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import stat
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -171,12 +173,13 @@ class Watcher:
         except UnicodeEncodeError:
             return self._skip(f, "the file name is not valid UTF-8")
         try:
-            data = f.path.read_bytes()
-            after = os.stat(f.path)
+            data, after = _read_regular_file(f.path, self.config.max_file_bytes)
         except FileNotFoundError:
             log.info("%s disappeared before it was read", f.rel)
             return None
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return self._skip(f, "it became a symbolic link: never followed")
             return self._skip(f, f"unreadable: {exc}")
         if (len(data), after.st_size, after.st_mtime_ns) != (f.size, f.size, f.mtime_ns):
             log.info("%s changed while it was read; retrying once it settles", f.rel)
@@ -218,3 +221,15 @@ def kafka_watcher(settings: Settings, config: WatchConfig, ledger_path: Path) ->
         yield Watcher(
             config, Ledger(ledger_path), store, KafkaImagePublisher(producer, kafka.image_topic)
         )
+
+
+def _read_regular_file(path: Path, max_bytes: int) -> tuple[bytes, os.stat_result]:
+    """The bytes of ``path`` if it is still a regular file, read without following a
+    symlink put in its place since the scan (ELOOP), and never more than ``max_bytes + 1``."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as file:
+        info = os.fstat(file.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        data = file.read(max_bytes + 1)
+        return data, os.fstat(file.fileno())

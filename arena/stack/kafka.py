@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import base64
+import os
 import uuid
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka.admin import AdminClient
+from pydantic import SecretStr
 
 from arena.config import KafkaSettings, StackSettings
+from arena.stack.credentials import ADMIN, ROLES, load_or_create, principal
 from arena.stack.process import ManagedProcess, run_checked, wait_until
 from arena.stack.tools import require_tool
 
@@ -93,6 +97,65 @@ class KafkaServer:
         marker.write_text(self.stack.kafka_version)
         return True
 
+    @property
+    def secure(self) -> bool:
+        return self.stack.secure
+
+    def admin_settings(self) -> KafkaSettings:
+        """The client settings of the stack's own super user (plain ones when not secure)."""
+        if not self.secure:
+            return self.kafka
+        password = load_or_create(self.stack.state_dir).kafka_admin_password
+        return self.kafka.model_copy(
+            update={
+                "bootstrap": self.address,
+                "security_protocol": "SASL_PLAINTEXT",
+                "sasl_mechanism": "SCRAM-SHA-512",
+                "sasl_username": principal(ADMIN),
+                "sasl_password": SecretStr(password),
+            }
+        )
+
+    def _listener_props(self) -> dict[str, str]:
+        ctl = f"{self.host}:{self.stack.kafka_controller_port}"
+        if not self.secure:
+            return {
+                "listeners": f"PLAINTEXT://{self.address},CONTROLLER://{ctl}",
+                "advertised.listeners": f"PLAINTEXT://{self.address}",
+                "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            }
+        admin, password = (
+            principal(ADMIN),
+            load_or_create(self.stack.state_dir).kafka_admin_password,
+        )
+        scram = "org.apache.kafka.common.security.scram.ScramLoginModule"
+        plain = "org.apache.kafka.common.security.plain.PlainLoginModule"
+        return {
+            # Clients: SCRAM-SHA-512 principals, one per role, created at format time.
+            "listeners": f"SASL_PLAINTEXT://{self.address},CONTROLLER://{ctl}",
+            "advertised.listeners": f"SASL_PLAINTEXT://{self.address}",
+            "listener.security.protocol.map": (
+                "SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT"
+            ),
+            "inter.broker.listener.name": "SASL_PLAINTEXT",
+            "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+            "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+            "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config": (
+                f'{scram} required username="{admin}" password="{password}";'
+            ),
+            # The controller listener authenticates too (PLAIN: KRaft cannot use SCRAM there,
+            # the credentials live in the metadata it serves); only the admin may connect.
+            "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+            "sasl.mechanism.controller.protocol": "PLAIN",
+            "listener.name.controller.plain.sasl.jaas.config": (
+                f'{plain} required username="{admin}" password="{password}" '
+                f'user_{admin}="{password}";'
+            ),
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users": f"User:{admin}",
+            "allow.everyone.if.no.acl.found": "false",
+        }
+
     def _write_config(self) -> Path:
         data = self.state / "data"
         data.mkdir(parents=True, exist_ok=True)
@@ -100,10 +163,8 @@ class KafkaServer:
         props = {
             "process.roles": "broker,controller",
             "node.id": "1",
-            "listeners": f"PLAINTEXT://{self.address},CONTROLLER://{self.host}:{ctl}",
-            "advertised.listeners": f"PLAINTEXT://{self.address}",
+            **self._listener_props(),
             "controller.listener.names": "CONTROLLER",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             "controller.quorum.bootstrap.servers": f"{self.host}:{ctl}",
             "log.dirs": str(data),
             "num.partitions": "1",
@@ -121,7 +182,11 @@ class KafkaServer:
             "log.cleaner.dedupe.buffer.size": str(32 * 1024 * 1024),
         }
         path = self.state / "server.properties"
-        path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        # It holds the admin password in secure mode: readable by this user only.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write("".join(f"{k}={v}\n" for k, v in props.items()))
         (self.state / "log4j2.properties").write_text(_LOG4J2)
         return path
 
@@ -149,28 +214,58 @@ class KafkaServer:
                     _new_cluster_id(),
                     "-c",
                     str(config),
+                    *self._scram_users(),
                 ),
                 what="formatting the KRaft log directory",
             )
         self.process.start(self._java("kafka.Kafka", str(config)))
 
+    def _scram_users(self) -> list[str]:
+        """``--add-scram`` arguments: the admin and one principal per role (secure mode)."""
+        if not self.secure:
+            return []
+        passwords = load_or_create(self.stack.state_dir).kafka
+        return [
+            arg
+            for role in (ADMIN, *ROLES)
+            for arg in (
+                "--add-scram",
+                f"SCRAM-SHA-512=[name={principal(role)},password={passwords[role]}]",
+            )
+        ]
+
+    def _admin(self, **extra: Any) -> AdminClient:
+        return AdminClient({**self.admin_settings().client_config(), **extra})
+
     def ready(self) -> bool:
-        admin = AdminClient(
-            {"bootstrap.servers": self.address, "socket.timeout.ms": 2000, "log_level": 0}
-        )
+        admin = self._admin(**{"socket.timeout.ms": 2000, "log_level": 0})
         metadata = admin.list_topics(timeout=2)
         return bool(metadata.brokers)
 
     def wait_ready(self, timeout_s: float) -> float:
-        return wait_until(
+        took = wait_until(
             self.ready, what="Kafka", timeout_s=timeout_s, on_timeout=self.process.log_tail
         )
+        if self.secure:
+            self.provision()
+        return took
+
+    def provision(self) -> None:
+        """Secure mode: create the topics (no role may) and every role's ACLs, as the admin.
+        Idempotent, so it runs on every start."""
+        from arena.bus.topics import default_topics, ensure_topics
+        from arena.stack.kafka_acls import apply_grants, role_grants
+
+        admin = self.admin_settings()
+        ensure_topics(admin, default_topics(admin))
+        apply_grants(self._admin(), role_grants(self.kafka))
 
     def stop(self) -> bool:
         return self.process.stop(timeout_s=60)
 
     def describe(self) -> str:
-        return f"kafka  {self.address} (controller :{self.stack.kafka_controller_port})"
+        auth = " SASL/SCRAM + ACLs" if self.secure else ""
+        return f"kafka  {self.address} (controller :{self.stack.kafka_controller_port}){auth}"
 
 
 def _new_cluster_id() -> str:

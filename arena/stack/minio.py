@@ -11,7 +11,9 @@ import urllib3
 from minio import Minio
 
 from arena.config import ObjectStoreSettings, StackSettings
+from arena.stack.credentials import load_or_create
 from arena.stack.kafka import split_host_port
+from arena.stack.minio_users import provision
 from arena.stack.process import ManagedProcess, run_checked, wait_until
 from arena.stack.tools import require_tool
 
@@ -87,15 +89,19 @@ class MinioServer:
         return True
 
     def wait_ready(self, timeout_s: float) -> float:
-        return wait_until(
+        took = wait_until(
             self.ready, what="MinIO", timeout_s=timeout_s, on_timeout=self.process.log_tail
         )
+        if self.stack.secure:
+            provision(self.s3, load_or_create(self.stack.state_dir))
+        return took
 
     def stop(self) -> bool:
         return self.process.stop()
 
     def describe(self) -> str:
+        users = " users per service" if self.stack.secure else ""
         return (
             f"minio  http://{self.host}:{self.port} (console :{self.stack.minio_console_port}) "
-            f"buckets={self.s3.model_bucket},{self.s3.image_bucket}"
+            f"buckets={self.s3.model_bucket},{self.s3.image_bucket}{users}"
         )

@@ -1,7 +1,7 @@
 """One scenario's deployment: topics and a database of its own, a champion, a control plane.
 
 Scenarios never mix: each gets ``arena.demo-chaos<id>-<name>.*`` topics, its own consumer
-groups and database (the isolation ``arena.demo.run.demo_settings`` gives demo runs).
+groups and database (the isolation ``arena.deployment.isolated_deployment`` gives demo runs).
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from arena.bus.producer import make_producer
 from arena.bus.topics import default_topics, delete_topics, ensure_topics
-from arena.config import Settings
+from arena.config import Settings, with_overrides
 from arena.control import ControlPlane
-from arena.demo.fleet import with_overrides
-from arena.demo.run import demo_settings, recreate_database
+from arena.deployment import isolated_deployment
+from arena.signing import ArtifactSigner
+from storage import migrate
 from storage.artifacts import ArtifactStore
 from storage.db import make_engine
 from storage.domain import ModelVersion
@@ -44,7 +45,12 @@ class Deployment:
     def register(self, model_bytes: bytes, flavor: str = "keras") -> ModelVersion:
         ref = self.store.put(model_bytes)
         return self.registry.register_version(
-            flavor, ref, parent_id=self.champion.id, training_ranges=(), hyperparameters={}
+            flavor,
+            ref,
+            parent_id=self.champion.id,
+            training_ranges=(),
+            hyperparameters={},
+            signature=ArtifactSigner(self.settings.signing.key).sign(flavor, ref.sha256, ref.size),
         )
 
 
@@ -54,10 +60,12 @@ def deployment(
 ) -> Iterator[Deployment]:
     """A fresh deployment for scenario ``name``; its topics and database are dropped after."""
     run_id = f"chaos{uuid.uuid4().hex[:6]}-{name}"
-    settings = demo_settings(base, run_id, f"arena_{run_id.replace('-', '_')}")
+    settings = isolated_deployment(
+        base, f"arena.demo-{run_id}", f"arena_{run_id.replace('-', '_')}"
+    )
     merged = {"kafka": {"partitions": PARTITIONS}, **sections}
     settings = with_overrides(settings, **merged)  # type: ignore[arg-type]
-    recreate_database(settings.db)
+    migrate.recreate(settings.db)
     ensure_topics(settings.kafka, default_topics(settings.kafka))
     wait_for_leaders(settings)
     store = ArtifactStore(settings.s3)
@@ -66,7 +74,12 @@ def deployment(
     )
     ref = store.put(champion_bytes)
     champion = control.registry.register_version(
-        "keras", ref, parent_id=None, training_ranges=(), hyperparameters={"source": "chaos"}
+        "keras",
+        ref,
+        parent_id=None,
+        training_ranges=(),
+        hyperparameters={"source": "chaos"},
+        signature=ArtifactSigner(settings.signing.key).sign("keras", ref.sha256, ref.size),
     )
     control.promote(champion.id, reason="chaos initial champion", actor="chaos")
     try:

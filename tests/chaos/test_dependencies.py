@@ -108,7 +108,7 @@ def test_postgres_down_during_promotion(
         # The promotion: its registry and alias steps happen, then PostgreSQL goes down
         # before the scorers have looked the new version up.
         v2 = run.dep.register(champion_bytes)
-        run.dep.registry.promote(v2.id, reason="chaos promotion", actor="chaos")
+        run.dep.registry.set_champion(v2.id, reason="chaos promotion", actor="chaos")
         run.dep.store.alias("champion", v2.artifact)
         run.dep.store.alias("serving", v2.artifact)
         chaos_stack.stop("postgres")

@@ -15,6 +15,7 @@ import pytest
 from arena.datasets import load_mnist
 from arena.flavors import load_model
 from arena.flavors.pretrain import train_initial
+from arena.holdout import is_holdout
 from storage.domain import PromotionKind
 from tests.chaos.fleet import LAUNCH, REPO_ROOT, service_env
 from tests.chaos.ledger import wait_for
@@ -23,7 +24,6 @@ from tests.chaos.report import ScenarioResult
 from tests.chaos.scale import Scale
 from tests.chaos.scenario import Run, scenario, within, worst
 from tests.chaos.stack import ChaosStack
-from trainer.service import is_holdout
 
 LABEL_LAG = 300  # labels arrive 300 images late: the join always holds waiting images
 COVER_TIMEOUT_S = 120.0
@@ -53,7 +53,7 @@ def _uncovered(run: Run, sent_labels: dict[str, int]) -> list[str]:
             if r.topic == topic:
                 trained.setdefault(r.partition, []).append((r.first, r.last))
     merged = {p: _merge_ranges(ranges) for p, ranges in trained.items()}
-    percent = run.settings.trainer.holdout_percent
+    percent = run.settings.labels.holdout_percent
     missing = []
     for key in sent_labels:
         if is_holdout(key, percent) or key not in offsets:
@@ -117,7 +117,7 @@ def test_kill9_trainer_and_evaluator(
         labels = dict(load.sent.labels)
         wait_for(lambda: not _uncovered(run, labels), COVER_TIMEOUT_S, poll_s=2.0)
         missing = _uncovered(run, labels)
-        counted = sum(1 for k in labels if not is_holdout(k, run.settings.trainer.holdout_percent))
+        counted = sum(1 for k in labels if not is_holdout(k, run.settings.labels.holdout_percent))
         result.lost = len(missing)
         result.details.update(
             trainer_kills=kills,

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 
 from arena.errors import InvalidEvent
@@ -113,8 +116,64 @@ def test_malformed_label_events_raise(data: bytes, reason: str) -> None:
         decode_label_event(data)
 
 
+def _label_doc(event_id: object = "e", label: object = 3, timestamp_ms: object = 1) -> bytes:
+    doc = {"schema": "label/1", "event_id": event_id, "label": label, "timestamp_ms": timestamp_ms}
+    return json.dumps(doc).encode()
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (_label_doc(event_id=7), "event id must be a non-empty string"),
+        (_label_doc(event_id=["e"]), "event id must be a non-empty string"),
+        (_label_doc(label=10), "outside the model's classes 0..9"),
+        (_label_doc(label=2**63), "outside the model's classes 0..9"),
+        (_label_doc(label=True), "label must be a non-negative integer"),
+        (_label_doc(label=2.0), "label must be a non-negative integer"),
+        (_label_doc(label="3"), "label must be a non-negative integer"),
+        (b'{"schema":"label/1","event_id":"e","label":NaN,"timestamp_ms":1}', "integer"),
+        (_label_doc(timestamp_ms="now"), "timestamp_ms must be an integer"),
+        (b'{"schema":"label/1","event_id":"e","label":' + b"[" * 100_000, "label/1"),
+    ],
+)
+def test_labels_a_model_cannot_learn_are_invalid(data: bytes, reason: str) -> None:
+    with pytest.raises(InvalidEvent, match=re.escape(reason)):
+        decode_label_event(data)
+
+
+def test_the_class_range_of_labels_follows_the_model() -> None:
+    assert decode_label_event(_label_doc(label=9)).label == 9
+    assert decode_label_event(_label_doc(label=99), n_classes=100).label == 99
+    with pytest.raises(InvalidEvent, match=re.escape("classes 0..1")):
+        decode_label_event(_label_doc(label=2), n_classes=2)
+
+
 def test_model_event_rejects_unknown_kind_and_bad_hash() -> None:
     with pytest.raises(InvalidEvent, match="unknown kind"):
         ModelEvent("exploded", 1, "s3://x", "a" * 64, "keras")  # type: ignore[arg-type]
     with pytest.raises(InvalidEvent, match="sha256"):
         ModelEvent(ModelEventKind.PROMOTED, 1, "s3://x", "abc", "keras")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("version", "x"),
+        ("version", 0),
+        ("version", True),
+        ("sha256", "z" * 64),
+        ("flavor", ""),
+        ("artifact_uri", 5),
+        ("reason", None),
+        ("timestamp_ms", "soon"),
+    ],
+)
+def test_a_model_event_with_a_wrong_field_is_invalid(field: str, value: object) -> None:
+    doc = json.loads(
+        encode_model_event(
+            ModelEvent(ModelEventKind.PROMOTED, 3, "s3://m/sha256/x", "a" * 64, "keras")
+        )
+    )
+    doc[field] = value
+    with pytest.raises(InvalidEvent):
+        decode_model_event(json.dumps(doc).encode())

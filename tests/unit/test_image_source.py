@@ -9,9 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from arena.errors import InvalidEvent
+from arena.errors import InfrastructureUnavailable, InvalidEvent
 from arena.events import ContentType, ImageEvent
-from arena.image_source import ImageSource, ObjectRange, parse_s3_reference, ranged_reference
+from arena.image_source import (
+    ImageLimits,
+    ImageSource,
+    ObjectRange,
+    parse_s3_reference,
+    ranged_reference,
+)
 
 
 class FakeObjects:
@@ -20,12 +26,12 @@ class FakeObjects:
     def __init__(self, objects: dict[tuple[str, str], bytes]) -> None:
         self.objects = objects
         self.reads: list[tuple[str, str, int | None, int | None]] = []
-        self.broken: set[tuple[str, str]] = set()
+        self.broken: dict[tuple[str, str], Exception] = {}
         self._lock = threading.Lock()
 
     def _get(self, bucket: str, key: str) -> bytes:
         if (bucket, key) in self.broken:
-            raise ConnectionError("store is down")
+            raise self.broken[bucket, key]
         try:
             return self.objects[bucket, key]
         except KeyError:
@@ -173,15 +179,16 @@ def test_an_image_bigger_than_the_limit_is_read_alone(source_of: SourceFactory) 
     assert sorted(objects.reads) == [("b", "k", 0, 50), ("b", "k", 50, 5)]
 
 
-def test_whole_object_references_are_unchanged_one_read_each(source_of: SourceFactory) -> None:
+def test_whole_object_references_are_one_capped_read_each(source_of: SourceFactory) -> None:
     objects = FakeObjects({("b", "one"): b"first", ("b", "two"): b"second"})
     events = [event("s3://b/one", "1"), event("s3://b/two", "2"), event("s3://b/one", "3")]
 
     assert source_of(objects).payloads(events) == [b"first", b"second", b"first"]
+    cap = ImageLimits().max_bytes + 1  # never more than the largest image, plus one byte
     assert sorted(objects.reads) == [
-        ("b", "one", None, None),
-        ("b", "one", None, None),
-        ("b", "two", None, None),
+        ("b", "one", 0, cap),
+        ("b", "one", 0, cap),
+        ("b", "two", 0, cap),
     ]
 
 
@@ -226,15 +233,61 @@ def test_a_range_past_the_object_end_is_poison_for_those_events_only(
     assert len(objects.reads) == 1
 
 
-def test_other_errors_propagate_so_the_batch_is_retried(source_of: SourceFactory) -> None:
+@pytest.mark.parametrize(
+    "outage",
+    [
+        InfrastructureUnavailable("object store unreachable"),
+        ConnectionError("store is down"),
+        TimeoutError("read timed out"),
+    ],
+)
+def test_an_unreachable_store_propagates_so_the_batch_is_retried(
+    source_of: SourceFactory, outage: Exception
+) -> None:
     objects = FakeObjects({("b", "k"): b"0123456789"})
-    objects.broken.add(("b", "k"))
+    objects.broken[("b", "k")] = outage
     source = source_of(objects)
 
-    with pytest.raises(ConnectionError):
+    with pytest.raises(type(outage)):
         source.payloads([event("s3://b/k?bytes=0-3")])
-    with pytest.raises(ConnectionError):
+    with pytest.raises(type(outage)):
         source.payloads([event("s3://b/k")])
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [ValueError("invalid bucket name"), PermissionError("access denied"), RuntimeError("bug")],
+)
+def test_any_other_read_error_is_that_event_s_poison_and_the_rest_resolves(
+    source_of: SourceFactory, refusal: Exception
+) -> None:
+    objects = FakeObjects({("b", "k"): b"0123456789", ("b", "ok"): b"fine"})
+    objects.broken[("b", "k")] = refusal
+    source = source_of(objects)
+
+    results = source.payloads(
+        [event("s3://b/k?bytes=0-3", "ranged"), event("s3://b/k", "whole"), event("s3://b/ok")]
+    )
+
+    for result in results[:2]:
+        assert isinstance(result, InvalidEvent)
+        assert f"{type(refusal).__name__}: {refusal}" in result.reason
+        assert "s3://b/k" in result.reason
+    assert results[2] == b"fine"
+
+
+def test_a_nul_byte_in_a_file_reference_is_poison(tmp_path: Path) -> None:
+    (tmp_path / "a.png").write_bytes(b"file-bytes")
+    source = ImageSource(None, tmp_path, threads=1)
+    try:
+        bad, good = source.payloads([event("a\x00.png", "nul"), event("a.png")])
+    finally:
+        source.close()
+
+    assert isinstance(bad, InvalidEvent)
+    assert "ValueError" in bad.reason
+    assert "null byte" in bad.reason
+    assert good == b"file-bytes"
 
 
 def test_no_object_store_configured_is_poison(source_of: SourceFactory) -> None:
@@ -269,3 +322,88 @@ def test_ranged_reference_refuses_an_empty_or_inverted_range() -> None:
     assert ranged_reference("b", "k", 0, 0) == "s3://b/k?bytes=0-0"
     with pytest.raises(ValueError):
         ranged_reference("b", "k", 5, 4)
+
+
+LIMITS = ImageLimits(max_bytes=100, max_range_bytes=50, buckets=frozenset({"images"}))
+
+
+def limited(objects: FakeObjects | None, root: Path | None = None) -> ImageSource:
+    return ImageSource(objects, root, threads=1, limits=LIMITS)
+
+
+def test_references_to_other_buckets_are_poison_and_never_read() -> None:
+    objects = FakeObjects({("models", "sha256/x"): b"model", ("images", "a"): b"image"})
+    source = limited(objects)
+    try:
+        result = source.payloads([event("s3://models/sha256/x"), event("s3://images/a")])
+    finally:
+        source.close()
+    assert isinstance(result[0], InvalidEvent)
+    assert "bucket 'models' is not one images may be read from" in result[0].reason
+    assert result[1] == b"image"
+    assert [read[:2] for read in objects.reads] == [("images", "a")]
+
+
+def test_images_larger_than_the_limit_are_poison_inline_or_referenced() -> None:
+    big = ImageEvent("big", 0, "t", ContentType.PNG, bytes(101))
+    objects = FakeObjects({("images", "huge"): bytes(10_000), ("images", "ok"): bytes(100)})
+    source = limited(objects)
+    try:
+        too_big, huge, ok = source.payloads(
+            [big, event("s3://images/huge"), event("s3://images/ok")]
+        )
+        long_range = source.payloads([event("s3://images/huge?bytes=0-50")])[0]
+    finally:
+        source.close()
+    assert isinstance(too_big, InvalidEvent) and "101 bytes is larger than" in too_big.reason
+    assert isinstance(huge, InvalidEvent) and "ARENA_IMAGES_MAX_BYTES" in huge.reason
+    assert ok == bytes(100)
+    assert ("images", "huge", 0, 101) in objects.reads, "read capped at the limit + 1 byte"
+    assert isinstance(long_range, InvalidEvent)
+    assert "byte range of 51 bytes is longer than 50" in long_range.reason
+    assert len(objects.reads) == 2, "a range that is too long is never read"
+
+
+def test_file_references_never_follow_a_symlink(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "flights").mkdir(parents=True)
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(b"outside the root")
+    (root / "flights" / "ok.png").write_bytes(b"photo")
+    (root / "flights" / "link.png").symlink_to(secret)
+    (root / "inside.png").symlink_to(root / "flights" / "ok.png")  # even one inside the root
+    (root / "dirlink").symlink_to(root / "flights")
+    source = limited(None, root)
+    try:
+        refs = ["flights/ok.png", "flights/link.png", "inside.png", "dirlink/ok.png"]
+        ok, *refused = source.payloads([event(r) for r in refs])
+    finally:
+        source.close()
+    assert ok == b"photo"
+    for result in refused:
+        assert isinstance(result, InvalidEvent), result
+        assert "symbolic link" in result.reason
+
+
+def test_fifos_devices_and_big_files_are_refused(tmp_path: Path) -> None:
+    import os
+
+    os.mkfifo(tmp_path / "pipe.png")  # opening it must not wait for a writer
+    (tmp_path / "big.png").write_bytes(bytes(101))
+    (tmp_path / "dir.png").mkdir()
+    source = limited(None, tmp_path)
+    try:
+        pipe, big, directory = source.payloads(
+            [event("pipe.png"), event("big.png"), event("dir.png")]
+        )
+    finally:
+        source.close()
+    assert isinstance(pipe, InvalidEvent) and "not a regular file" in pipe.reason
+    assert isinstance(big, InvalidEvent) and "larger than" in big.reason
+    assert isinstance(directory, InvalidEvent) and "directory" in directory.reason
+    devices = limited(None, Path("/dev"))
+    try:
+        null = devices.payloads([event("null")])[0]
+    finally:
+        devices.close()
+    assert isinstance(null, InvalidEvent) and "not a regular file" in null.reason

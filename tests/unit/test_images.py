@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import struct
 
 import numpy as np
 import pytest
@@ -9,7 +10,15 @@ from PIL import Image
 from arena.datasets import load_mnist
 from arena.errors import InvalidEvent
 from arena.events import ContentType, ImageEvent
-from arena.images import decode_into, encode_jpeg, encode_png, to_unit_float
+from arena.images import (
+    DEFAULT_ENCODED_FORMATS,
+    DecodeLimits,
+    PixelBudget,
+    decode_into,
+    encode_jpeg,
+    encode_png,
+    to_unit_float,
+)
 
 
 def event(content_type: ContentType, payload: bytes, height: int = 0, width: int = 0) -> ImageEvent:
@@ -134,6 +143,73 @@ def test_a_jpeg_declared_as_png_is_invalid() -> None:
 
     with pytest.raises(InvalidEvent, match="PNG"):
         decode_into(event(ContentType.PNG, payload), payload, slot())
+
+
+def dds_with_an_unknown_pixel_format() -> bytes:
+    """A DDS header Pillow recognises, then refuses with NotImplementedError."""
+    header = bytearray(120)
+    struct.pack_into("<3I", header, 0, 0x1007, 28, 28)  # flags, height, width
+    struct.pack_into("<4I", header, 68, 32, 0x4, int.from_bytes(b"ZZZZ", "little"), 0)
+    return b"DDS " + struct.pack("<I", 124) + bytes(header)
+
+
+def test_a_format_pillow_recognises_but_cannot_decode_is_invalid() -> None:
+    payload = dds_with_an_unknown_pixel_format()
+    limits = DecodeLimits(encoded_formats=("DDS",))
+
+    with pytest.raises(InvalidEvent, match=r"not a decodable DDS \(NotImplementedError"):
+        decode_into(event(ContentType.ENCODED, payload), payload, slot(), limits=limits)
+
+
+@pytest.mark.parametrize("fmt", ["EPS", "DDS", "ICO", "PCX"])
+def test_content_type_3_tries_only_the_allowed_formats(fmt: str) -> None:
+    """EPS would run Ghostscript: Pillow is never even asked to open a format not allowed."""
+    if fmt == "DDS":
+        payload = dds_with_an_unknown_pixel_format()
+    elif fmt == "EPS":
+        payload = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 28 28\nshowpage\n"
+    else:
+        buffer = io.BytesIO()
+        Image.new("L", (28, 28)).save(buffer, format=fmt)
+        payload = buffer.getvalue()
+    opened: list[str] = []
+    real_open = Image.open
+
+    def spy(fp: object, mode: str = "r", formats: object = None) -> Image.Image:
+        opened.append(repr(formats))
+        return real_open(fp, mode, formats)  # type: ignore[arg-type]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Image, "open", spy)
+        with pytest.raises(InvalidEvent, match=r"not a decodable PNG/JPEG/WEBP/BMP/TIFF/GIF"):
+            decode_into(event(ContentType.ENCODED, payload), payload, slot())
+    assert opened == [repr(DEFAULT_ENCODED_FORMATS)]
+
+
+def test_the_default_formats_are_the_settings_default() -> None:
+    from arena.config import ImageSettings
+
+    assert ImageSettings().formats == DEFAULT_ENCODED_FORMATS
+
+
+def test_a_batch_decode_budget_refuses_the_images_that_overdraw_it() -> None:
+    budget = PixelBudget(28 * 28 * 2 + 10)
+    png = io.BytesIO()
+    Image.new("L", (28, 28)).save(png, format="PNG")
+    payload = png.getvalue()
+    for _ in range(2):
+        decode_into(event(ContentType.PNG, payload), payload, slot(), budget=budget)
+    with pytest.raises(InvalidEvent, match="decode budget"):
+        decode_into(event(ContentType.PNG, payload), payload, slot(), budget=budget)
+    raw = bytes(28 * 28)
+    with pytest.raises(InvalidEvent, match="ARENA_IMAGES_MAX_BATCH_PIXELS"):
+        decode_into(
+            ImageEvent("r", 0, "t", ContentType.RAW_GRAY8, raw, height=28, width=28),
+            raw,
+            slot(),
+            budget=budget,
+        )
+    assert budget.remaining == 10
 
 
 def test_a_decompression_bomb_is_refused_before_decoding() -> None:

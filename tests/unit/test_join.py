@@ -5,6 +5,7 @@ import pytest
 from numpy.typing import NDArray
 
 from arena.join import EventPosition, LabelJoiner
+from trainer.service import committable
 
 
 class FakeClock:
@@ -142,3 +143,24 @@ def test_invalid_arguments() -> None:
         LabelJoiner(ttl_s=0, capacity=1)
     with pytest.raises(ValueError):
         LabelJoiner(ttl_s=1, capacity=0)
+
+
+def test_pending_floor_is_the_oldest_waiting_record_per_partition() -> None:
+    joiner = LabelJoiner(ttl_s=60, capacity=100, clock=lambda: 0.0)
+    img = np.zeros((2, 2), np.float32)
+    joiner.add_image("a", EventPosition("images", 0, 10), img, None)
+    joiner.add_image("b", EventPosition("images", 0, 12), img, None)
+    joiner.add_image("c", EventPosition("images", 1, 3), img, None)
+    joiner.add_label("z", 4, EventPosition("labels", 0, 7))
+    assert joiner.pending_floor() == {("images", 0): 10, ("images", 1): 3, ("labels", 0): 7}
+    joiner.add_label("a", 1, EventPosition("labels", 0, 8))  # joins a: 12 is now the oldest
+    assert joiner.pending_floor()[("images", 0)] == 12
+    joiner.add_image("z", EventPosition("images", 1, 4), img, None)  # joins the label z
+    assert ("labels", 0) not in joiner.pending_floor()
+
+
+def test_trainer_commits_no_further_than_a_record_waiting_for_its_join() -> None:
+    seen = {("images", 0): 20, ("images", 1): 5, ("labels", 0): 9}
+    floor = {("images", 0): 10, ("labels", 0): 9}
+    offsets = {(tp.topic, tp.partition): tp.offset for tp in committable(seen, floor)}
+    assert offsets == {("images", 0): 10, ("images", 1): 6, ("labels", 0): 9}

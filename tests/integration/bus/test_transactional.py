@@ -31,8 +31,10 @@ def processor_for(
     consumer: BatchConsumer,
     on_commit: Callable[[BatchStats], None] | None = None,
 ) -> TransactionalProcessor:
-    producer = make_producer(kafka, transactional_id=unique("txn"))
-    processor = TransactionalProcessor(consumer, producer, kafka, on_commit=on_commit)
+    txn_id = unique("txn")
+    processor = TransactionalProcessor(
+        consumer, lambda: make_producer(kafka, transactional_id=txn_id), kafka, on_commit=on_commit
+    )
     processor.init()
     return processor
 

@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 from arena.bus.topics import delete_topics
-from arena.config import Settings
+from arena.config import Settings, with_overrides
 from arena.datasets import load_mnist
-from arena.demo.fleet import with_overrides
 from arena.events import ContentType, ImageEvent, decode_image_event
 from arena.images import encode_png
 from arena.ingest.watch import WatchConfig, kafka_watcher

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-import psycopg
 import pytest
 
 from arena.bus.producer import make_producer
@@ -15,9 +14,11 @@ from arena.bus.topics import default_topics, delete_topics, ensure_topics
 from arena.config import Settings
 from arena.control import ControlPlane
 from arena.datasets import load_mnist
-from arena.demo.run import demo_settings, recreate_database
+from arena.deployment import isolated_deployment
 from arena.flavors import ModelFlavor
 from arena.flavors.pretrain import train_initial
+from arena.signing import ArtifactSigner
+from storage import migrate
 from storage.artifacts import ArtifactStore
 from storage.db import make_engine
 from storage.domain import ModelVersion
@@ -53,27 +54,28 @@ class Loop:
     def register(self, model: ModelFlavor, parent: int | None = None) -> ModelVersion:
         ref = self.store.put(model.to_bytes())
         return self.registry.register_version(
-            model.name, ref, parent_id=parent, training_ranges=(), hyperparameters={}
+            model.name,
+            ref,
+            parent_id=parent,
+            training_ranges=(),
+            hyperparameters={},
+            signature=self.signer.sign(model.name, ref.sha256, ref.size),
         )
+
+    @property
+    def signer(self) -> ArtifactSigner:
+        return ArtifactSigner(self.settings.signing.key)
 
 
 @pytest.fixture
 def loop(settings: Settings) -> Iterator[Loop]:
     """A deployment of its own: fresh database, own topics, its control plane."""
     run_id = uuid.uuid4().hex[:8]
-    s = demo_settings(settings, run_id, f"arena_test_{run_id}")
-    recreate_database(s.db)
+    s = isolated_deployment(settings, f"arena.demo-{run_id}", f"arena_test_{run_id}")
+    migrate.recreate(s.db)
     ensure_topics(s.kafka, default_topics(s.kafka))
     with ArtifactStore(s.s3) as store:
         control = ControlPlane(Registry(make_engine(s.db)), store, make_producer(s.kafka), s.kafka)
         yield Loop(s, control, store)
     delete_topics(s.kafka, [spec.name for spec in default_topics(s.kafka)])
-    with psycopg.connect(
-        host=s.db.host,
-        port=s.db.port,
-        user=s.db.user,
-        dbname="postgres",
-        password=s.db.password.get_secret_value(),
-        autocommit=True,
-    ) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{s.db.name}" WITH (FORCE)')
+    migrate.drop(s.db)

@@ -7,8 +7,11 @@ import numpy as np
 from arena.datasets import load_mnist
 from arena.images import to_unit_float
 from arena.join import EventPosition, LabeledExample
-from evaluator.app import Evaluator, EvaluatorHandle
-from storage.domain import VersionStatus
+from evaluator.rounds import Evaluator, EvaluatorHandle
+from storage.db import make_engine
+from storage.decisions import Decisions
+from storage.domain import DecisionOutcome, VersionStatus
+from storage.probations import Probations
 
 from .conftest import Loop, Models
 
@@ -30,7 +33,11 @@ def labeled(n: int, offset: int = 0) -> list[LabeledExample]:
 
 def make_evaluator(loop: Loop) -> tuple[Evaluator, EvaluatorHandle]:
     handle = EvaluatorHandle()
-    return Evaluator(loop.settings, loop.control, loop.store, handle), handle
+    engine = make_engine(loop.settings.db)
+    evaluator = Evaluator(
+        loop.settings, loop.control, loop.store, handle, Probations(engine), Decisions(engine)
+    )
+    return evaluator, handle
 
 
 def test_identical_challenger_is_never_promoted(loop: Loop, models: Models) -> None:
@@ -47,6 +54,11 @@ def test_identical_challenger_is_never_promoted(loop: Loop, models: Models) -> N
     assert loop.registry.champion().id == champion.id  # type: ignore[union-attr]
     assert loop.registry.get_version(twin.id).status == VersionStatus.REJECTED
     assert any("not significant" in d or "margin" in d for d in handle.decisions)
+    [decision] = Decisions(make_engine(loop.settings.db)).recent()
+    assert (decision.challenger_version, decision.champion_version) == (twin.id, champion.id)
+    assert decision.outcome == DecisionOutcome.REJECTED
+    assert decision.sample_count == loop.settings.evaluator.min_samples
+    assert decision.challenger_metrics["accuracy"] == decision.champion_metrics["accuracy"]
 
 
 def test_pin_blocks_promotion_until_unpinned(loop: Loop, models: Models) -> None:
@@ -71,6 +83,12 @@ def test_pin_blocks_promotion_until_unpinned(loop: Loop, models: Models) -> None
 
     assert handle.promotions == [strong.id]
     assert loop.registry.serving_version().id == strong.id  # type: ignore[union-attr]
+    promoted, blocked_once = Decisions(make_engine(loop.settings.db)).recent()
+    assert blocked_once.outcome == DecisionOutcome.BLOCKED_BY_PIN
+    assert "change freeze" in blocked_once.reason
+    assert promoted.outcome == DecisionOutcome.PROMOTED
+    assert promoted.p_value < loop.settings.evaluator.significance
+    assert promoted.mcnemar_c > promoted.mcnemar_b
 
 
 def test_probation_rolls_back_a_promotion_that_is_worse_live(loop: Loop, models: Models) -> None:
@@ -128,3 +146,31 @@ def test_expired_pin_is_announced_so_scorers_return_to_the_champion(
 
     assert f"pin of version {other.id} expired: serving version {champion.id}" in handle.decisions
     assert loop.registry.serving_version().id == champion.id  # type: ignore[union-attr]
+
+
+def test_a_restarted_evaluator_resumes_the_probation_where_it_was(
+    loop: Loop, models: Models
+) -> None:
+    good = loop.register(models.good)
+    loop.control.promote(good.id, reason="initial", actor="test")
+    bad = loop.register(models.bad, parent=good.id)
+    loop.control.promote(bad.id, reason="operator error", actor="ops")
+    before, _ = make_evaluator(loop)
+    before.start_probation(old=good, new=bad)
+    half = 40  # fewer than the early bail-out needs: the verdict waits for the restart
+    for example in labeled(half, offset=2000):
+        before.add(example)
+    before.evaluate()
+    assert before.probation is not None and len(before.probation.monitor) == half
+
+    after, handle = make_evaluator(loop)  # the evaluator process restarted
+    assert after.probation is not None, "the open probation is resumed from PostgreSQL"
+    assert (after.probation.new.id, after.probation.old.id) == (bad.id, good.id)
+    assert len(after.probation.monitor) == half
+    for example in labeled(after.cfg.probation_labels, offset=2000 + half):
+        after.add(example)
+    after.evaluate()
+
+    assert handle.rollbacks == [bad.id]
+    assert loop.registry.champion().id == good.id  # type: ignore[union-attr]
+    assert Probations(make_engine(loop.settings.db)).current() is None, "probation closed"

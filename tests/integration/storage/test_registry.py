@@ -32,6 +32,7 @@ def _register(registry: Registry, parent: int | None = None, n: int = 0) -> Mode
         parent,
         [OffsetRange("arena.labels", 0, 0, 99), OffsetRange("arena.labels", 1, 5, 50)],
         {"lr": 0.01},
+        signature=f"test-signature-{n}",
     )
 
 
@@ -62,7 +63,7 @@ def test_unknown_versions_are_refused_clearly(registry: Registry) -> None:
     with pytest.raises(UnknownVersion):
         _register(registry, parent=42)
     with pytest.raises(UnknownVersion):
-        registry.promote(42, reason="r", actor="a")
+        registry.set_champion(42, reason="r", actor="a")
     with pytest.raises(UnknownVersion):
         registry.pin(42, actor="a", reason="r")
 
@@ -70,8 +71,8 @@ def test_unknown_versions_are_refused_clearly(registry: Registry) -> None:
 def test_promote_retires_the_old_champion_and_logs_it(registry: Registry) -> None:
     first, second = _register(registry), _register(registry, n=1)
 
-    registry.promote(first.id, reason="bootstrap", actor="evaluator")
-    promotion = registry.promote(second.id, reason="+3% accuracy", actor="evaluator")
+    registry.set_champion(first.id, reason="bootstrap", actor="evaluator")
+    promotion = registry.set_champion(second.id, reason="+3% accuracy", actor="evaluator")
 
     champion = registry.champion()
     assert champion is not None and champion.id == second.id
@@ -88,16 +89,16 @@ def test_promote_retires_the_old_champion_and_logs_it(registry: Registry) -> Non
 
 def test_promoting_the_champion_again_is_refused(registry: Registry) -> None:
     version = _register(registry)
-    registry.promote(version.id, reason="r", actor="a")
+    registry.set_champion(version.id, reason="r", actor="a")
 
     with pytest.raises(RegistryError, match="already the champion"):
-        registry.promote(version.id, reason="r", actor="a")
+        registry.set_champion(version.id, reason="r", actor="a")
     assert len(registry.promotions()) == 1
 
 
 def test_database_allows_one_champion_only(registry: Registry, storage_engine: Engine) -> None:
     a, b = _register(registry), _register(registry, n=1)
-    registry.promote(a.id, reason="r", actor="a")
+    registry.set_champion(a.id, reason="r", actor="a")
 
     promote_behind_registry = text("UPDATE model_versions SET status = 'champion' WHERE id = :id")
     with (
@@ -110,7 +111,7 @@ def test_database_allows_one_champion_only(registry: Registry, storage_engine: E
 def test_promotions_log_refuses_update_and_delete(
     registry: Registry, storage_engine: Engine
 ) -> None:
-    registry.promote(_register(registry).id, reason="r", actor="a")
+    registry.set_champion(_register(registry).id, reason="r", actor="a")
 
     for statement in ("UPDATE promotions SET reason = 'forged'", "DELETE FROM promotions"):
         with pytest.raises(DBAPIError, match="append-only"), storage_engine.begin() as conn:
@@ -121,7 +122,7 @@ def test_promotions_log_refuses_update_and_delete(
 def test_rollback_rejects_the_champion_and_restores_the_previous_one(registry: Registry) -> None:
     a, b, c = (_register(registry, n=n) for n in range(3))
     for version in (a, b, c):
-        registry.promote(version.id, reason="better", actor="evaluator")
+        registry.set_champion(version.id, reason="better", actor="evaluator")
 
     first = registry.rollback(reason="recall dropped", actor="evaluator")
     second = registry.rollback(reason="still bad", actor="operator")
@@ -143,7 +144,7 @@ def test_rollback_rejects_the_champion_and_restores_the_previous_one(registry: R
 def test_rollback_to_a_chosen_version(registry: Registry) -> None:
     a, b, c = (_register(registry, n=n) for n in range(3))
     for version in (a, b, c):
-        registry.promote(version.id, reason="better", actor="evaluator")
+        registry.set_champion(version.id, reason="better", actor="evaluator")
 
     promotion = registry.rollback(reason="operator choice", actor="ops", to_version=a.id)
 
@@ -154,14 +155,14 @@ def test_rollback_to_a_chosen_version(registry: Registry) -> None:
 def test_rollback_without_history_is_refused(registry: Registry) -> None:
     with pytest.raises(RegistryError, match="no champion"):
         registry.rollback(reason="r", actor="a")
-    registry.promote(_register(registry).id, reason="r", actor="a")
+    registry.set_champion(_register(registry).id, reason="r", actor="a")
     with pytest.raises(RegistryError, match="no earlier champion"):
         registry.rollback(reason="r", actor="a")
 
 
 def test_reject_marks_a_challenger_but_not_the_champion(registry: Registry) -> None:
     champion, challenger = _register(registry), _register(registry, n=1)
-    registry.promote(champion.id, reason="r", actor="a")
+    registry.set_champion(champion.id, reason="r", actor="a")
 
     rejected = registry.reject(challenger.id, "lost by 4%")
 
@@ -173,8 +174,8 @@ def test_reject_marks_a_challenger_but_not_the_champion(registry: Registry) -> N
 
 def test_pin_overrides_the_champion_until_unpinned(registry: Registry) -> None:
     old, new = _register(registry), _register(registry, n=1)
-    registry.promote(old.id, reason="r", actor="a")
-    registry.promote(new.id, reason="r", actor="a")
+    registry.set_champion(old.id, reason="r", actor="a")
+    registry.set_champion(new.id, reason="r", actor="a")
 
     pin = registry.pin(old.id, actor="ops", reason="incident 12")
 
@@ -242,7 +243,7 @@ def test_concurrent_promotions_keep_one_champion_and_a_consistent_log(registry: 
     versions = [_register(registry, n=n) for n in range(8)]
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(lambda v: registry.promote(v.id, reason="race", actor="t"), versions))
+        list(pool.map(lambda v: registry.set_champion(v.id, reason="race", actor="t"), versions))
 
     log = registry.promotions()
     assert len(registry.list_versions(VersionStatus.CHAMPION)) == 1

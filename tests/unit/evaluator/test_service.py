@@ -5,12 +5,12 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
+from arena.holdout import is_holdout
 from arena.join import EventPosition, LabeledExample
 from evaluator.policy import Decision
 from evaluator.service import EvaluationWindow, decide_action
 from evaluator.stats import McNemarResult
 from storage.domain import ArtifactRef, ModelVersion, OffsetRange, Pin, VersionStatus
-from trainer.service import is_holdout
 
 T = "arena.images"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

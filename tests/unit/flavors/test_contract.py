@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -160,3 +162,33 @@ def test_importing_flavors_does_not_load_tensorflow() -> None:
         "import sys, arena.flavors, arena.flavors.keras_cnn;sys.exit('tensorflow' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_sklearn_artifacts_cannot_run_code(tmp_path: Path) -> None:
+    """A scikit-learn artifact is a skops archive: a pickle is refused unread, and an
+    archive naming a type skops does not trust is refused before it is built."""
+    import pickle
+
+    import skops.io as sio
+
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self) -> tuple[object, ...]:
+            return (Path.touch, (marker,))
+
+    with pytest.raises(ModelLoadError, match="not a skops archive"):
+        load_model("sklearn", pickle.dumps({"model": Payload()}))
+    assert not marker.exists()
+
+    archive = sio.dumps(
+        {
+            "arena_flavor": "sklearn",
+            "format": 2,
+            "input_shape": (28, 28),
+            "n_classes": 10,
+            "model": Counter(),
+        }
+    )
+    with pytest.raises(ModelLoadError, match=r"types skops does not trust: collections\.Counter"):
+        load_model("sklearn", archive)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from tests.unit.ingest.conftest import NOW_NS, OLD_NS, Rig, write
 
 
@@ -78,3 +82,30 @@ def test_files_are_published_oldest_first(rig: Rig) -> None:
     rig.watcher().scan_once()
 
     assert rig.delivered_paths() == ["b.png", "c.png", "a.png"]
+
+
+def test_symlinks_are_never_followed_file_or_folder(rig: Rig, tmp_path_factory: Any) -> None:
+    outside = tmp_path_factory.mktemp("outside")
+    write(outside, "secret.png", b"private")
+    write(outside, "folder/also.png", b"private")
+    write(rig.root, "real.png", b"photo")
+    (rig.root / "link.png").symlink_to(outside / "secret.png")
+    (rig.root / "linked-folder").symlink_to(outside / "folder")
+
+    rig.watcher().scan_once()
+
+    assert rig.delivered_paths() == ["real.png"]
+    assert all(data != b"private" for data, _ in rig.uploader.objects.values())
+
+
+def test_the_ledger_is_never_written_through_a_symlink(rig: Rig, tmp_path_factory: Any) -> None:
+    from arena.ingest.ledger import Ledger, LedgerError
+
+    victim = tmp_path_factory.mktemp("victim") / "important.txt"
+    victim.write_text("keep me\n")
+    rig.ledger_path.symlink_to(victim)
+    write(rig.root, "a.png")
+
+    with pytest.raises(LedgerError, match="symbolic link"):
+        Ledger(rig.ledger_path)
+    assert victim.read_text() == "keep me\n"

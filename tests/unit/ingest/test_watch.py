@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -109,14 +110,16 @@ def test_oversized_empty_and_unreadable_files_are_recorded_as_skipped_with_a_rea
     write(rig.root, "empty.png", b"")
     locked = write(rig.root, "locked.png")
     write(rig.root, "fine.png")
-    read_bytes = Path.read_bytes
+    from arena.ingest import watch
 
-    def refuse(path: Path) -> bytes:
+    read = watch._read_regular_file
+
+    def refuse(path: Path, max_bytes: int) -> Any:
         if path == locked:
             raise PermissionError(13, "Permission denied", str(path))
-        return read_bytes(path)
+        return read(path, max_bytes)
 
-    monkeypatch.setattr(Path, "read_bytes", refuse)
+    monkeypatch.setattr(watch, "_read_regular_file", refuse)
 
     report = rig.watcher(max_file_bytes=100).scan_once()
 

@@ -4,8 +4,9 @@ import numpy as np
 
 from arena.events import ContentType, ImageEvent, decode_prediction, encode_prediction
 from arena.image_batch import DecodedBatch
-from scorer.champion import ChampionHolder, ServingModel
-from scorer.service import score_batch_encoded, top_k
+from scorer.champion import ChampionHolder
+from scorer.service import predict_batch, top_k
+from storage.model_loader import LoadedModel
 
 
 class FixedModel:
@@ -43,9 +44,9 @@ def test_top_k_is_sorted_best_first() -> None:
 
 
 def test_encoded_hot_path_matches_the_event_contract_byte_for_byte() -> None:
-    serving = ServingModel(7, "fixed", "a" * 64, FixedModel(PROBA))  # type: ignore[arg-type]
+    serving = LoadedModel(7, "fixed", "a" * 64, FixedModel(PROBA))  # type: ignore[arg-type]
     batch = _batch(3)
-    values, latencies = score_batch_encoded(batch, serving, 2, "scorer-x")
+    values, latencies = predict_batch(batch, serving, 2, "scorer-x")
 
     decoded = [decode_prediction(v) for v in values]
     assert [p.event_id for p in decoded] == [e.event_id for e in batch.events]
@@ -65,8 +66,8 @@ def test_encoded_hot_path_matches_the_event_contract_byte_for_byte() -> None:
 
 def test_champion_holder_swaps_only_between_batches() -> None:
     holder = ChampionHolder()
-    first = ServingModel(1, "fixed", "a" * 64, FixedModel(PROBA))  # type: ignore[arg-type]
-    second = ServingModel(2, "fixed", "b" * 64, FixedModel(PROBA))  # type: ignore[arg-type]
+    first = LoadedModel(1, "fixed", "a" * 64, FixedModel(PROBA))  # type: ignore[arg-type]
+    second = LoadedModel(2, "fixed", "b" * 64, FixedModel(PROBA))  # type: ignore[arg-type]
     holder.stage(first)
     assert holder.current is first and holder.wait_ready(0)
     holder.stage(second)

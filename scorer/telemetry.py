@@ -34,6 +34,11 @@ class ScorerMetrics:
             "Model versions refused (checksum, corrupt, shape)",
             registry=r,
         )
+        self.nonfinite_batches = Counter(
+            "arena_scorer_nonfinite_batches",
+            "Batches whose model output was NaN or infinite (dead-lettered)",
+            registry=r,
+        )
         self.batch_failures = Counter(
             "arena_scorer_batch_failures", "Batches aborted and retried", registry=r
         )

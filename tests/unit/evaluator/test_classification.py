@@ -7,7 +7,7 @@ import pytest
 from numpy.typing import NDArray
 from sklearn.metrics import accuracy_score, f1_score, log_loss, recall_score
 
-from evaluator.metrics import LOG_LOSS_EPS, classification_metrics
+from evaluator.classification import LOG_LOSS_EPS, classification_metrics
 
 
 def softmax(logits: NDArray[np.float64]) -> NDArray[np.float64]:

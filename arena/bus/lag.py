@@ -1,0 +1,66 @@
+"""How far a consumer group is behind: committed offset against the end, per partition."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka.admin import OffsetSpec  # type: ignore[attr-defined]
+
+from arena.bus.broker_log import as_bus_error
+from arena.bus.topics import admin_client
+from arena.config import KafkaSettings
+from arena.errors import BusError
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionLag:
+    """``committed`` is None while the group has committed nothing on this partition."""
+
+    topic: str
+    partition: int
+    committed: int | None
+    end: int
+
+    @property
+    def lag(self) -> int | None:
+        return None if self.committed is None else max(0, self.end - self.committed)
+
+
+def consumer_lag(
+    kafka: KafkaSettings, group: str, topic: str, *, timeout_s: float = 10.0
+) -> list[PartitionLag]:
+    """The lag of ``group`` on every partition of ``topic``, read with the admin API.
+
+    Nothing joins the group, so reading it never triggers a rebalance of its members.
+
+    Raises:
+        BusError: the topic does not exist, or the broker did not answer in ``timeout_s``.
+    """
+    admin = admin_client(kafka)
+    try:
+        metadata = admin.list_topics(topic, timeout=timeout_s)
+        described = metadata.topics.get(topic)
+        if described is None or described.error is not None:
+            raise BusError(f"topic {topic} does not exist")
+        partitions = [TopicPartition(topic, p) for p in sorted(described.partitions)]
+        request = [ConsumerGroupTopicPartitions(group, partitions)]
+        committed_of = admin.list_consumer_group_offsets(request, request_timeout=timeout_s)
+        committed = {
+            tp.partition: tp.offset for tp in committed_of[group].result(timeout_s).topic_partitions
+        }
+        ends = admin.list_offsets(
+            {tp: OffsetSpec.latest() for tp in partitions},  # type: ignore[no-untyped-call]
+            request_timeout=timeout_s,
+        )
+        return [
+            PartitionLag(
+                topic,
+                tp.partition,
+                committed[tp.partition] if committed.get(tp.partition, -1) >= 0 else None,
+                ends[tp].result(timeout_s).offset,
+            )
+            for tp in partitions
+        ]
+    except KafkaException as exc:
+        raise as_bus_error(exc, f"reading the lag of {group} on {topic}") from exc

@@ -1,0 +1,320 @@
+"""Evaluation rounds: score history, then the newest challenger judged against the champion
+on events it never trained on (promote, block by pin, or reject), then probation of a new
+champion with an automatic rollback when it turns out worse.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+
+from arena.config import Settings
+from arena.control import ControlPlane
+from arena.flavors import N_CLASSES
+from arena.join import LabeledExample
+from arena.signing import ArtifactSigner
+from evaluator.classification import classification_metrics
+from evaluator.policy import Decision, PromotionPolicy
+from evaluator.probation import ProbationMonitor
+from evaluator.service import EvaluationWindow, decide_action
+from evaluator.telemetry import EvaluatorMetrics
+from storage.artifacts import ArtifactStore
+from storage.decisions import Decisions
+from storage.domain import (
+    ChallengerDecision,
+    DecisionOutcome,
+    Evaluation,
+    ModelVersion,
+    ProbationOutcome,
+    VersionStatus,
+)
+from storage.errors import ChampionChanged
+from storage.model_loader import ModelLoader
+from storage.probations import Probations
+
+log = logging.getLogger(__name__)
+
+ACTOR = "evaluator"
+
+
+@dataclass
+class Probation:
+    old: ModelVersion
+    new: ModelVersion
+    monitor: ProbationMonitor
+    fresh: list[LabeledExample] = field(default_factory=list)
+
+
+@dataclass
+class EvaluatorHandle:
+    decisions: list[str] = field(default_factory=list)
+    promotions: list[int] = field(default_factory=list)
+    rollbacks: list[int] = field(default_factory=list)
+    blocked: list[int] = field(default_factory=list)
+    started: threading.Event = field(default_factory=threading.Event)
+    metrics: EvaluatorMetrics = field(default_factory=EvaluatorMetrics)
+    metrics_port: int = 0
+    schedule_check_s: float = 5.0  # how often the scheduled-job runner checks its lock
+
+
+class Evaluator:
+    """State and steps of the evaluator: one ``evaluate`` call is one round.
+
+    ``run_evaluator`` (in ``app``) feeds it labeled examples from Kafka.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        control: ControlPlane,
+        store: ArtifactStore,
+        handle: EvaluatorHandle,
+        probations: Probations,
+        decisions: Decisions,
+    ) -> None:
+        cfg = settings.evaluator
+        self.cfg = cfg
+        self.holdout = settings.labels.holdout_percent
+        self.control = control
+        self.registry = control.registry
+        self.models = ModelLoader(control.registry, store, ArtifactSigner(settings.signing.key))
+        self.window = EvaluationWindow(cfg.window_size)
+        self.policy = PromotionPolicy(
+            cfg.min_samples, cfg.min_margin, cfg.significance, cfg.max_recall_drop
+        )
+        self.probations = probations
+        self.decisions = decisions
+        self.handle = handle
+        self._window_start = datetime.now(UTC)
+        self._pinned: int | None = None  # the version pinned at the previous round
+        self.probation: Probation | None = self._resumed_probation()
+
+    def _resumed_probation(self) -> Probation | None:
+        """The probation a previous run of the evaluator left open, with what it observed."""
+        saved = self.probations.current()
+        if saved is None:
+            return None
+        monitor = ProbationMonitor(self.cfg.probation_labels, self.cfg.significance)
+        for new_ok, old_ok in zip(saved.new_correct, saved.old_correct, strict=True):
+            monitor.add(new_ok, old_ok)
+        log.info(
+            "resuming the probation of v%d against v%d (%d labels so far)",
+            saved.new_version,
+            saved.old_version,
+            len(monitor),
+        )
+        return Probation(
+            self.registry.get_version(saved.old_version),
+            self.registry.get_version(saved.new_version),
+            monitor,
+        )
+
+    def add(self, example: LabeledExample | None) -> None:
+        if example is None:
+            return
+        self.window.add(example)
+        if self.probation is not None:
+            self.probation.fresh.append(example)
+
+    def evaluate(self) -> None:
+        """One evaluation round: score history, probation, then the newest challenger."""
+        metrics = self.handle.metrics
+        metrics.rounds.inc()
+        self._announce_expired_pin()
+        champion = self.registry.champion()
+        if champion is None:
+            return
+        metrics.champion_version.set(champion.id)
+        now = datetime.now(UTC)
+        self._record_champion(champion, now)
+        if self.probation is not None:
+            self._check_probation(champion)
+        challenger = self._newest_candidate()
+        if challenger is not None and self.probation is None:
+            self._judge(champion, challenger, now)
+        self._window_start = now
+        metrics.probation_open.set(0 if self.probation is None else 1)
+        metrics.probation_labels.set(0 if self.probation is None else len(self.probation.monitor))
+
+    def _announce_expired_pin(self) -> None:
+        """A pin that lapses on its own (``--until``) sends no event; tell the scorers here."""
+        pin = self.registry.active_pin()
+        if pin is None and self._pinned is not None:
+            reason = f"pin of version {self._pinned} expired"
+            change = self.control.announce_serving(reason=reason, actor=ACTOR)
+            self.handle.decisions.append(f"{reason}: serving version {change.version.id}")
+        self._pinned = pin.version_id if pin is not None else None
+
+    def _newest_candidate(self) -> ModelVersion | None:
+        candidates = sorted(
+            self.registry.list_versions(VersionStatus.CANDIDATE), key=lambda v: v.id
+        )
+        for old in candidates[:-1]:
+            self.registry.reject(old.id, f"superseded by version {candidates[-1].id}")
+        return candidates[-1] if candidates else None
+
+    def _record_champion(self, champion: ModelVersion, now: datetime) -> None:
+        selection = self.window.eligible_for(champion, self.holdout)
+        if len(selection) < self.cfg.min_samples // 2:
+            return
+        proba = self.models.model(champion).predict_proba(selection.images())
+        metrics = classification_metrics(selection.labels(), proba, N_CLASSES)
+        self._write(champion.id, metrics, len(selection), now, "champion")
+        self.handle.metrics.champion_accuracy.set(metrics["accuracy"])
+        self.handle.metrics.champion_samples.set(len(selection))
+
+    def _judge(self, champion: ModelVersion, challenger: ModelVersion, now: datetime) -> None:
+        selection = self.window.eligible_for(challenger, self.holdout, also_trained=[champion])
+        if len(selection) < self.cfg.min_samples:
+            return  # wait for enough events the challenger never saw
+        # One decision per challenger on one fixed sample: re-testing it every round on a
+        # growing window would multiply the chances of a false promotion.
+        selection = selection.last(self.cfg.min_samples)
+        images, labels = selection.images(), selection.labels()
+        decision = self.policy.decide(
+            labels,
+            self.models.model(champion).predict_proba(images),
+            self.models.model(challenger).predict_proba(images),
+            N_CLASSES,
+        )
+        self._write(challenger.id, decision.challenger_metrics, len(selection), now, "challenger")
+        action = decide_action(decision, self.registry.active_pin(), now)
+        self.handle.decisions.append(f"v{challenger.id}: {action.reason}")
+
+        def record(outcome: DecisionOutcome, reason: str) -> None:
+            self.handle.metrics.decisions.labels(outcome.value).inc()
+            self._record_decision(champion, challenger, decision, outcome, reason, len(selection))
+
+        if action.blocked_by_pin:
+            if challenger.id not in self.handle.blocked:  # once, not at every blocked round
+                log.warning("v%d: %s", challenger.id, action.reason)
+                self.handle.blocked.append(challenger.id)
+                self._write(
+                    challenger.id, {"would_promote": 1.0}, len(selection), now, "blocked_by_pin"
+                )
+                record(DecisionOutcome.BLOCKED_BY_PIN, action.reason)
+        elif action.promote:
+            # Probation first: if the promotion's later steps fail (an outage), the restarted
+            # round still watches the new champion; if it never happened, it is cancelled.
+            self.start_probation(old=champion, new=challenger)
+            try:
+                self.control.promote(
+                    challenger.id,
+                    reason=action.reason,
+                    actor=ACTOR,
+                    expected_champion=champion.id,
+                )
+            except ChampionChanged as exc:
+                self.probation = None
+                self.probations.close(challenger.id, ProbationOutcome.CANCELLED, str(exc))
+                log.warning("v%d not promoted: %s", challenger.id, exc)
+                record(DecisionOutcome.CANCELLED, f"{action.reason}; not promoted: {exc}")
+                return
+            self.handle.promotions.append(challenger.id)
+            record(DecisionOutcome.PROMOTED, action.reason)
+        else:
+            self.registry.reject(challenger.id, f"lost its evaluation: {decision.reason}")
+            log.info("v%d rejected: %s", challenger.id, decision.reason)
+            record(DecisionOutcome.REJECTED, decision.reason)
+
+    def _record_decision(
+        self,
+        champion: ModelVersion,
+        challenger: ModelVersion,
+        decision: Decision,
+        outcome: DecisionOutcome,
+        reason: str,
+        n: int,
+    ) -> None:
+        """Persist the verdict with its evidence (``GET /api/v1/decisions`` reads it)."""
+        self.decisions.record(
+            ChallengerDecision(
+                challenger_version=challenger.id,
+                champion_version=champion.id,
+                outcome=outcome,
+                reason=reason,
+                sample_count=n,
+                champion_metrics=_finite(decision.champion_metrics),
+                challenger_metrics=_finite(decision.challenger_metrics),
+                mcnemar_b=decision.mcnemar.b,
+                mcnemar_c=decision.mcnemar.c,
+                p_value=decision.mcnemar.one_sided_p,
+            )
+        )
+
+    def start_probation(self, *, old: ModelVersion, new: ModelVersion) -> None:
+        """Watch ``new`` against ``old`` on the next fresh labels; roll back if it is worse."""
+        monitor = ProbationMonitor(self.cfg.probation_labels, self.cfg.significance)
+        self.probations.open(new_version=new.id, old_version=old.id)
+        self.probation = Probation(old, new, monitor)
+
+    def _check_probation(self, champion: ModelVersion) -> None:
+        p = self.probation
+        assert p is not None
+        if champion.id != p.new.id:  # an operator changed the champion meanwhile
+            self.probation = None
+            reason = f"the champion became version {champion.id}"
+            self.probations.close(p.new.id, ProbationOutcome.CANCELLED, reason)
+            self.handle.metrics.probation_verdicts.labels(ProbationOutcome.CANCELLED.value).inc()
+            return
+        fresh = [
+            e
+            for e in p.fresh
+            if not p.new.trained_on(e.position.topic, e.position.partition, e.position.offset)
+        ]
+        p.fresh.clear()
+        if fresh:
+            images = np.stack([e.image for e in fresh], dtype=np.float32)
+            labels = np.fromiter((e.label for e in fresh), np.int64, len(fresh))
+            new_ok = self.models.model(p.new).predict_proba(images).argmax(axis=1) == labels
+            old_ok = self.models.model(p.old).predict_proba(images).argmax(axis=1) == labels
+            for n_ok, o_ok in zip(new_ok.tolist(), old_ok.tolist(), strict=True):
+                p.monitor.add(n_ok, o_ok)
+            self.probations.record(p.new.id, *p.monitor.pairs())
+        verdict = p.monitor.verdict()
+        if not verdict.done:
+            return
+        self.probation = None
+        self.handle.decisions.append(f"probation v{p.new.id}: {verdict.reason}")
+        outcome = ProbationOutcome.ROLLED_BACK if verdict.rollback else ProbationOutcome.KEPT
+        if verdict.rollback:
+            log.warning("rolling back v%d: %s", p.new.id, verdict.reason)
+            self.control.rollback(
+                reason=verdict.reason,
+                actor=ACTOR,
+                to_version=p.old.id,
+                expected_champion=p.new.id,
+            )
+            self.handle.rollbacks.append(p.new.id)
+        self.probations.close(p.new.id, outcome, verdict.reason)
+        self.handle.metrics.probation_verdicts.labels(outcome.value).inc()
+
+    def _write(
+        self, version_id: int, metrics: dict[str, float], n: int, now: datetime, role: str
+    ) -> None:
+        self.registry.record_evaluations(
+            [
+                Evaluation(
+                    version_id=version_id,
+                    metric=name,
+                    value=float(value),
+                    sample_count=n,
+                    window_start=self._window_start,
+                    window_end=now,
+                    computed_at=now,
+                    role=role,
+                )
+                for name, value in metrics.items()
+                if name != "sample_count"
+            ]
+        )
+
+
+def _finite(metrics: dict[str, float]) -> dict[str, float]:
+    """The metrics JSON can hold (no NaN), without the sample count kept beside them."""
+    return {k: float(v) for k, v in metrics.items() if k != "sample_count" and math.isfinite(v)}

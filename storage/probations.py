@@ -1,0 +1,78 @@
+"""Probations, persisted: a restarted evaluator resumes watching a new champion."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Engine, func, select, update
+
+from storage.db import session_factory
+from storage.domain import Probation, ProbationOutcome
+from storage.errors import RegistryError
+from storage.orm import ProbationRow
+
+
+class Probations:
+    """The probation of each promoted version; at most one is open at a time."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._sessions = session_factory(engine)
+
+    def open(self, *, new_version: int, old_version: int) -> Probation:
+        """Start watching ``new_version`` against ``old_version``; cancels any open one."""
+        with self._sessions.begin() as session:
+            session.execute(
+                update(ProbationRow)
+                .where(ProbationRow.outcome == ProbationOutcome.OPEN.value)
+                .values(
+                    outcome=ProbationOutcome.CANCELLED.value,
+                    reason=f"superseded by the probation of version {new_version}",
+                    closed_at=func.now(),
+                )
+            )
+            row = session.get(ProbationRow, new_version)
+            if row is None:
+                row = ProbationRow(new_version=new_version, old_version=old_version)
+                session.add(row)
+            else:  # promoted again after an earlier probation: start over
+                row.old_version, row.new_correct, row.old_correct = old_version, [], []
+                row.outcome, row.reason, row.closed_at = ProbationOutcome.OPEN.value, "", None
+            session.flush()
+            session.refresh(row)
+            return row.to_domain()
+
+    def current(self) -> Probation | None:
+        """The open probation, if any (what a restarted evaluator resumes)."""
+        with self._sessions() as session:
+            row = session.scalars(
+                select(ProbationRow).where(ProbationRow.outcome == ProbationOutcome.OPEN.value)
+            ).one_or_none()
+            return row.to_domain() if row else None
+
+    def record(
+        self, new_version: int, new_correct: Sequence[bool], old_correct: Sequence[bool]
+    ) -> None:
+        """Save the paired outcomes observed so far of an open probation."""
+        with self._sessions.begin() as session:
+            session.execute(
+                update(ProbationRow)
+                .where(
+                    ProbationRow.new_version == new_version,
+                    ProbationRow.outcome == ProbationOutcome.OPEN.value,
+                )
+                .values(new_correct=list(new_correct), old_correct=list(old_correct))
+            )
+
+    def close(self, new_version: int, outcome: ProbationOutcome, reason: str) -> None:
+        """End an open probation with its outcome and the reason (the numbers)."""
+        if outcome is ProbationOutcome.OPEN:
+            raise RegistryError("Probations.close() needs a final outcome")
+        with self._sessions.begin() as session:
+            session.execute(
+                update(ProbationRow)
+                .where(
+                    ProbationRow.new_version == new_version,
+                    ProbationRow.outcome == ProbationOutcome.OPEN.value,
+                )
+                .values(outcome=outcome.value, reason=reason, closed_at=func.now())
+            )

@@ -1,0 +1,115 @@
+"""Fine-tuning a challenger: from the champion's weights, on the replay buffer's training
+set; the artifact goes to MinIO first, then a registry row records its parent and the exact
+offset ranges it trained on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from arena.config import Settings
+from arena.flavors import ModelFlavor, new_model
+from arena.join import LabeledExample, LabelJoiner
+from arena.signing import ArtifactSigner
+from storage.artifacts import ArtifactStore
+from storage.domain import ModelVersion
+from storage.model_loader import ModelLoader
+from storage.registry import Registry
+from trainer.replay import ReplayBuffer, TrainingSet
+from trainer.service import FineTuneTrigger, TrainingIntake
+
+log = logging.getLogger(__name__)
+
+
+class Trainer:
+    """The trainer's state and steps: joined examples in, a registered challenger out.
+
+    ``run_trainer`` (in ``app``) drives it from Kafka.
+    """
+
+    def __init__(self, settings: Settings, registry: Registry, store: ArtifactStore) -> None:
+        cfg = settings.trainer
+        self.settings = settings
+        self.registry = registry
+        self.store = store
+        self.signer = ArtifactSigner(settings.signing.key)
+        self.models = ModelLoader(registry, store, self.signer)
+        labels = settings.labels
+        self.joiner = LabelJoiner(labels.join_ttl_s, labels.join_capacity)
+        self.buffer = ReplayBuffer(cfg.window_size, cfg.reservoir_size, cfg.seed)
+        # The timer is APScheduler's job (see run_trainer); the trigger counts labels.
+        self.trigger = FineTuneTrigger(cfg.finetune_every_labels, 0.0)
+        self.intake = TrainingIntake(self.buffer, self.trigger, labels.holdout_percent)
+        self.timer_fired = threading.Event()
+        self.retrain_requested = threading.Event()  # a scheduled retrain job fired
+        self._own_line: ModelFlavor | None = None  # last challenger, when flavors differ
+        self._unfinished: TrainingSet | None = None  # taken, but its fine-tune failed
+
+    def add(self, example: LabeledExample | None) -> None:
+        if example is not None:
+            self.intake.offer(example)
+
+    def take_training_set(self) -> TrainingSet | None:
+        """The training set of the next fine-tune, when one is due.
+
+        A set whose fine-tune failed (PostgreSQL or MinIO unreachable) comes back first, so
+        an outage delays a challenger but never drops its examples.
+        """
+        if self._unfinished is not None:
+            return self._unfinished
+        if self.retrain_requested.is_set():
+            self.retrain_requested.clear()
+            now = self.intake.take_now()
+            if now is None:
+                log.warning("scheduled retrain: the replay buffer is empty, nothing to train on")
+            return now
+        if self.timer_fired.is_set() and self.trigger.new_labels > 0:
+            self.timer_fired.clear()
+            self.trigger.on_labels(self.settings.trainer.finetune_every_labels)  # force it due
+        return self.intake.take_if_due()
+
+    def fine_tune(self, ts: TrainingSet) -> ModelVersion | None:
+        """Train a challenger on ``ts`` from the champion; upload, then register it."""
+        cfg = self.settings.trainer
+        self._unfinished = ts
+        champion = self.registry.champion()
+        if champion is None:
+            log.warning(
+                "no champion yet: nothing to fine-tune from; %d examples wait", len(ts.labels)
+            )
+            self._unfinished = None
+            return None
+        if champion.flavor == cfg.flavor:
+            base = self.models.model(champion)
+        else:  # a different flavor cannot inherit weights: continue its own line
+            base = self._own_line or new_model(cfg.flavor, seed=cfg.seed)
+        challenger = base.clone()
+        lr = cfg.learning_rate or challenger.default_learning_rate
+        challenger.fit(ts.images, ts.labels, epochs=cfg.epochs, learning_rate=lr)
+        self._own_line = challenger
+        ref = self.store.put(challenger.to_bytes())
+        version = self.registry.register_version(
+            cfg.flavor,
+            ref,
+            parent_id=champion.id,
+            training_ranges=ts.ranges(),
+            hyperparameters={
+                "epochs": cfg.epochs,
+                "learning_rate": lr,
+                "samples": len(ts.labels),
+                "window_size": cfg.window_size,
+                "reservoir_size": cfg.reservoir_size,
+                "holdout_percent": self.settings.labels.holdout_percent,
+            },
+            signature=self.signer.sign(cfg.flavor, ref.sha256, ref.size),
+        )
+        self._unfinished = None
+        log.info(
+            "registered challenger v%d (%s) from champion v%d on %d examples",
+            version.id,
+            cfg.flavor,
+            champion.id,
+            len(ts.labels),
+        )
+        return version
