@@ -78,7 +78,6 @@ class ControlPlane:
         crash_point("control.after_registry")
         champion = self.registry.get_version(version_id)
         self.store.alias("champion", champion.artifact)
-        crash_point("control.after_alias")
         previous = before.id if before is not None else None
         return self._announce(PromotionKind.PROMOTE, reason, actor, (version_id, previous))
 
@@ -102,7 +101,6 @@ class ControlPlane:
         crash_point("control.after_registry")
         assert promotion.to_version is not None
         self.store.alias("champion", self.registry.get_version(promotion.to_version).artifact)
-        crash_point("control.after_alias")
         notice = (promotion.to_version, promotion.from_version)
         return self._announce(PromotionKind.ROLLBACK, reason, actor, notice)
 
@@ -224,6 +222,7 @@ class ControlPlane:
         if serving is None:
             raise ArenaError("nothing to serve: the registry has no champion and no pin")
         self.store.alias("serving", serving.artifact)
+        crash_point("control.after_alias")
         event = ModelEvent(
             action.announced_as,
             serving.id,

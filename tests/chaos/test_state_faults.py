@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from arena.datasets import load_mnist
+from arena.faults import CRASH_ENV
 from arena.flavors import load_model
 from arena.flavors.pretrain import train_initial
 from arena.holdout import is_holdout
@@ -30,7 +31,7 @@ COVER_TIMEOUT_S = 120.0
 AGREE_LIMIT_S = 10.0
 # The fault-injection points scenario 9 needs (not in arena/control.py yet): the control plane
 # exits the process right after the named step, as a crash there would.
-FAULT_ENV = "ARENA_CONTROL_FAULT"
+FAULT_ENV = CRASH_ENV  # ARENA_CRASH_AT=control.<point>: the process dies there
 
 
 @pytest.fixture(scope="module")
@@ -178,7 +179,7 @@ def _control(run: Run, *args: str, fault: str | None = None) -> subprocess.Compl
     """One ``arena`` operator command, optionally crashing at a fault-injection point."""
     env = service_env(run.settings)
     if fault is not None:
-        env[FAULT_ENV] = fault
+        env[FAULT_ENV] = f"control.{fault}"
     return subprocess.run(
         [sys.executable, "-c", LAUNCH, *args],
         env=env,
@@ -249,10 +250,15 @@ def test_crash_between_control_plane_steps(
         _control(run, "unpin", "--reason", "chaos")
         before = [p for p in run.dep.registry.promotions() if p.kind == PromotionKind.ROLLBACK]
         champion = run.dep.registry.champion()
-        first = _control(run, "rollback", "--reason", "chaos retried", fault="after_registry")
-        retry = _control(run, "rollback", "--reason", "chaos retried")
+        # The operator retries the same command: it names the champion it rolls back.
+        expect = ("--expect-champion", str(champion.id if champion else 0))
+        first = _control(
+            run, "rollback", "--reason", "chaos retried", *expect, fault="after_registry"
+        )
+        retry = _control(run, "rollback", "--reason", "chaos retried", *expect)
         after = [p for p in run.dep.registry.promotions() if p.kind == PromotionKind.ROLLBACK]
         result.details["rollback_exits"] = [first.returncode, retry.returncode]
+        result.check(retry.returncode == 0, f"the retried rollback failed: {retry.stderr[-500:]}")
         result.details["rollbacks_recorded"] = len(after) - len(before)
         now = run.dep.registry.champion()
         result.details["champion_before_after"] = [
