@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import signal
+import statistics
 import time
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from tests.chaos.scale import Scale
 from tests.chaos.scenario import Run, scenario
 from tests.chaos.stack import ChaosStack
 
+PHASE_PAIRS = 3  # clean/poisoned backlog pairs; the drop compares their medians
 MAX_THROUGHPUT_DROP = 0.10
 PHASE_TIMEOUT_S = 180.0
 
@@ -95,24 +97,38 @@ def test_poison_events(
         # An unmeasured backlog first: the first full batches of a fresh scorer are slower
         # (measured: the first phase ran 40 % under the second), which would flatter poison.
         warm, _ = _backlog_phase(run, scorers, MnistImages(f"{run.dep.run_id}-warm"), 5000)
-        clean, clean_at = _backlog_phase(
-            run, scorers, MnistImages(f"{run.dep.run_id}-clean"), scale.poison_good
-        )
-        mixed_plan = _mixed_plan(
-            MnistImages(f"{run.dep.run_id}-mixed"), scale.poison_good, scale.poison_bad, ctx
-        )
-        mixed, mixed_at = _backlog_phase(
-            run, scorers, mixed_plan, scale.poison_good + scale.poison_bad
-        )
-        run.load = clean  # tally counts every phase
-        _merge(clean, mixed)
-        _merge(clean, warm)
+        # Alternate clean and poisoned backlogs and compare medians: one short phase of
+        # each is dominated by the noise of a shared machine (seen: -63 %, -21 %, +22 %).
+        loads: list[PacedLoad] = [warm]
+        clean_rates: list[float] = []
+        mixed_rates: list[float] = []
+        for rep in range(PHASE_PAIRS):
+            clean, clean_at = _backlog_phase(
+                run, scorers, MnistImages(f"{run.dep.run_id}-clean{rep}"), scale.poison_good
+            )
+            mixed_plan = _mixed_plan(
+                MnistImages(f"{run.dep.run_id}-mixed{rep}"),
+                scale.poison_good,
+                scale.poison_bad,
+                ctx,
+            )
+            mixed, mixed_at = _backlog_phase(
+                run, scorers, mixed_plan, scale.poison_good + scale.poison_bad
+            )
+            clean_rates.append(_good_per_s(run, clean, clean_at))
+            mixed_rates.append(_good_per_s(run, mixed, mixed_at))
+            loads += [clean, mixed]
+            _check_dead_letters(run, mixed)
+        run.load = loads[1]  # tally counts every phase
+        for other in loads[:1] + loads[2:]:
+            _merge(run.load, other)
         run.tally()
-        _check_dead_letters(run, mixed)
-        clean_rate = _good_per_s(run, clean, clean_at)
-        mixed_rate = _good_per_s(run, mixed, mixed_at)
+        clean_rate = statistics.median(clean_rates)
+        mixed_rate = statistics.median(mixed_rates)
         drop = 1 - mixed_rate / clean_rate if clean_rate else 1.0
-        result.details["good_per_s_clean"] = round(clean_rate)
+        result.details["good_per_s_clean_phases"] = [round(r) for r in clean_rates]
+        result.details["good_per_s_mixed_phases"] = [round(r) for r in mixed_rates]
+        result.details["good_per_s_clean"] = round(clean_rate)  # medians
         result.details["good_per_s_mixed"] = round(mixed_rate)
         result.details["throughput_drop"] = round(drop, 3)
         result.check(
