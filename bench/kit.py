@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer
 
 from arena.bus.producer import flush_or_raise, make_producer
 from arena.bus.stop import StopFlag
-from arena.bus.topics import default_topics, delete_topics, ensure_topics
+from arena.bus.topics import default_topics, delete_topics, ensure_topics, wait_for_leaders
 from arena.config import Settings, with_overrides
 from arena.deployment import isolated_deployment
 from arena.errors import ArenaError
@@ -46,38 +46,8 @@ def phase_settings(base: Settings, phase: str, **scorer: Any) -> Settings:
     settings = isolated_deployment(base, name, DATABASE)
     settings = with_overrides(settings, kafka={"partitions": 4}, scorer=scorer)
     ensure_topics(settings.kafka, default_topics(settings.kafka))
-    wait_for_leaders(settings)
+    wait_for_leaders(settings.kafka)
     return settings
-
-
-def wait_for_leaders(settings: Settings, timeout_s: float = 30.0) -> None:
-    """Wait until every partition of a new phase's topics answers a watermark query.
-
-    The scorer's control-topic reader dies on NOT_LEADER_FOR_PARTITION from a topic created
-    a moment ago (scorer/reload.py, see docs/BENCHMARKS.md), so the bench waits first.
-    """
-    consumer = Consumer(
-        {
-            **settings.kafka.client_config(),
-            "group.id": f"bench-leaders-{uuid.uuid4().hex[:8]}",
-        }
-    )
-    try:
-        for spec in default_topics(settings.kafka):
-            for partition in range(spec.partitions):
-                deadline = time.monotonic() + timeout_s
-                while True:
-                    try:
-                        consumer.get_watermark_offsets(
-                            TopicPartition(spec.name, partition), timeout=5
-                        )
-                        break
-                    except KafkaException:
-                        if time.monotonic() > deadline:
-                            raise
-                        time.sleep(0.1)  # the new partition has no leader yet
-    finally:
-        consumer.close()
 
 
 def drop_topics(settings: Settings) -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import (  # type: ignore[attr-defined]  # public API, re-exported untyped
     AdminClient,
     ConfigResource,
@@ -173,3 +174,27 @@ def _wait_for_topics(admin: AdminClient, names: list[str], timeout_s: float) -> 
         if time.monotonic() >= deadline:
             raise BusError(f"topics not visible after {timeout_s}s: {sorted(pending)}")
         time.sleep(0.1)  # metadata propagation; polled against the deadline above
+
+
+def wait_for_leaders(kafka: KafkaSettings, timeout_s: float = 30.0) -> None:
+    """Wait until every partition of Arena's topics has a leader (a new topic briefly has
+    none, and a consumer or transactional producer started then fails its first calls)."""
+    consumer = Consumer(
+        {**kafka.client_config(), "group.id": f"arena-leaders-{uuid.uuid4().hex[:8]}"}
+    )
+    try:
+        for spec in default_topics(kafka):
+            for partition in range(spec.partitions):
+                deadline = time.monotonic() + timeout_s
+                while True:
+                    try:
+                        consumer.get_watermark_offsets(
+                            TopicPartition(spec.name, partition), timeout=5
+                        )
+                        break
+                    except KafkaException:
+                        if time.monotonic() > deadline:
+                            raise
+                        time.sleep(0.1)  # the new partition has no leader yet
+    finally:
+        consumer.close()

@@ -6,17 +6,13 @@ groups and database (the isolation ``arena.deployment.isolated_deployment`` give
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import psycopg
-from confluent_kafka import Consumer, KafkaException, TopicPartition
-
 from arena.bus.producer import make_producer
-from arena.bus.topics import default_topics, delete_topics, ensure_topics
+from arena.bus.topics import default_topics, delete_topics, ensure_topics, wait_for_leaders
 from arena.config import Settings, with_overrides
 from arena.control import ControlPlane
 from arena.deployment import isolated_deployment
@@ -67,7 +63,7 @@ def deployment(
     settings = with_overrides(settings, **merged)  # type: ignore[arg-type]
     migrate.recreate(settings.db)
     ensure_topics(settings.kafka, default_topics(settings.kafka))
-    wait_for_leaders(settings)
+    wait_for_leaders(settings.kafka)
     store = ArtifactStore(settings.s3)
     control = ControlPlane(
         Registry(make_engine(settings.db)), store, make_producer(settings.kafka), settings.kafka
@@ -87,40 +83,4 @@ def deployment(
     finally:
         store.close()
         delete_topics(settings.kafka, [spec.name for spec in default_topics(settings.kafka)])
-        drop_database(settings)
-
-
-def drop_database(settings: Settings) -> None:
-    db = settings.db
-    with psycopg.connect(
-        host=db.host,
-        port=db.port,
-        user=db.user,
-        dbname="postgres",
-        password=db.password.get_secret_value(),
-        autocommit=True,
-    ) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{db.name}" WITH (FORCE)')
-
-
-def wait_for_leaders(settings: Settings, timeout_s: float = 30.0) -> None:
-    """Wait until every partition of new topics has a leader (a fresh topic briefly has none)."""
-    consumer = Consumer(
-        {"bootstrap.servers": settings.kafka.bootstrap, "group.id": f"chaos-{uuid.uuid4().hex}"}
-    )
-    try:
-        for spec in default_topics(settings.kafka):
-            for partition in range(spec.partitions):
-                deadline = time.monotonic() + timeout_s
-                while True:
-                    try:
-                        consumer.get_watermark_offsets(
-                            TopicPartition(spec.name, partition), timeout=5
-                        )
-                        break
-                    except KafkaException:
-                        if time.monotonic() > deadline:
-                            raise
-                        time.sleep(0.1)
-    finally:
-        consumer.close()
+        migrate.drop(settings.db)
