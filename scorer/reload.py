@@ -136,7 +136,8 @@ class ModelReloader(threading.Thread):
         self._on_failure = on_failure
         self._fallback = fallback
         self._make_consumer = make_consumer or self._consumer
-        self._retry_backoff = retry or Backoff(initial_s=1.0, max_s=30.0)
+        # At most 5 s between two tries: a load waiting out an outage lands soon after it ends.
+        self._retry_backoff = retry or Backoff(initial_s=0.5, max_s=5.0)
         self._halt = threading.Event()
         self._lock = threading.Lock()
         self._state = "replaying the control topic"

@@ -217,7 +217,12 @@ def test_minio_down_with_claim_checks_and_promotion(
         chaos_stack.stop("minio")
         down = time.monotonic()
         try:
-            run.dep.control.promote(v2.id, reason="chaos promotion", actor="chaos")
+            run.dep.control.promote(
+                v2.id,
+                reason="chaos promotion",
+                actor="chaos",
+                expected_champion=run.dep.champion.id,
+            )
             result.details["promote_during_outage"] = "ok"
         except Exception as exc:
             result.details["promote_during_outage"] = repr(exc)[:300]
@@ -225,7 +230,14 @@ def test_minio_down_with_claim_checks_and_promotion(
         up = chaos_stack.start("minio")
         if result.details["promote_during_outage"] != "ok":
             try:
-                run.dep.control.promote(v2.id, reason="chaos promotion, retried", actor="chaos")
+                # The same command again (it names the champion it replaces, so a retry of a
+                # promotion whose registry step already happened completes it, once).
+                run.dep.control.promote(
+                    v2.id,
+                    reason="chaos promotion, retried",
+                    actor="chaos",
+                    expected_champion=run.dep.champion.id,
+                )
                 result.details["promote_retry"] = "ok"
             except Exception as exc:
                 result.details["promote_retry"] = repr(exc)[:300]

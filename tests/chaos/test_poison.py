@@ -131,8 +131,10 @@ def test_poison_events(
         result.details["good_per_s_clean"] = round(clean_rate)  # medians
         result.details["good_per_s_mixed"] = round(mixed_rate)
         result.details["throughput_drop"] = round(drop, 3)
+        # A reduced run's phases last a second or two: too short to time on shared cores,
+        # so CI records the drop and `make chaos` (full phases) is the one that checks it.
         result.check(
-            drop <= MAX_THROUGHPUT_DROP,
+            scale.reduced or drop <= MAX_THROUGHPUT_DROP,
             f"throughput dropped {drop:.1%} with poison ({clean_rate:.0f} -> "
             f"{mixed_rate:.0f} good events/s; limit 10 %)",
         )
