@@ -24,13 +24,14 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import TypeVar
 
 from confluent_kafka import OFFSET_BEGINNING, KafkaException, Message, Producer, TopicPartition
 
 from arena.bus.backoff import Backoff
-from arena.bus.bounded import run_bounded
+from arena.bus.bounded import call_bounded, run_bounded
 from arena.bus.broker_log import kafka_error_of
 from arena.bus.consumer import BatchConsumer, ConsumerFatal
 from arena.bus.dlq import dead_letter_record
@@ -63,6 +64,18 @@ class _Inflight:
 
 
 _T = TypeVar("_T")
+
+# librdkafka's own timeout does not always hold (seen: send_offsets_to_transaction blocked
+# for minutes after a broker kill -9, with a 5 s timeout): past the budget plus this grace,
+# the call is abandoned and its producer replaced.
+STUCK_GRACE_S = 2.0
+
+
+class _ProducerStuck(BusError):
+    """A producer call that outlived its timeout: the producer cannot be used any more."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retriable=True)
 
 
 class TransactionalProcessor:
@@ -120,6 +133,9 @@ class TransactionalProcessor:
             result = self._handle(batch, handler)
             self._send(producer, batch, result)
             self._retrying("commit transaction", producer.commit_transaction)
+        except _ProducerStuck as exc:
+            self._replace_producer(str(exc))  # it cannot abort: a new one fences its work
+            raise
         except Exception as exc:
             raise self._abort_and_rewind(producer, batch, exc) from exc
         return self._committed(batch, result, started)
@@ -212,6 +228,9 @@ class TransactionalProcessor:
         self._begin(producer)
         try:
             self._send(producer, batch, result)
+        except _ProducerStuck as exc:
+            self._replace_producer(str(exc))  # it cannot abort: a new one fences its work
+            raise
         except Exception as exc:
             raise self._abort_and_rewind(producer, batch, exc) from exc
         commit = committer.submit(self._retrying, "commit transaction", producer.commit_transaction)
@@ -253,10 +272,17 @@ class TransactionalProcessor:
             self._produce(producer, record)
         offsets = next_offsets(batch)
         group = self._consumer.consumer_group_metadata()
-        self._retrying(
-            "send offsets",
-            lambda timeout: producer.send_offsets_to_transaction(offsets, group, timeout),
-        )
+        try:
+            call_bounded(
+                lambda: self._retrying(
+                    "send offsets",
+                    lambda timeout: producer.send_offsets_to_transaction(offsets, group, timeout),
+                ),
+                self._budget() + STUCK_GRACE_S,
+                "send offsets",
+            )
+        except BusError as exc:  # the bounded wait gave up: the call is stuck in the client
+            raise _ProducerStuck(str(exc)) from exc
 
     def _committed(self, batch: list[Message], result: BatchResult, started: float) -> BatchStats:
         stats = BatchStats(
@@ -277,7 +303,12 @@ class TransactionalProcessor:
         if inflight is None:
             return
         try:
-            inflight.commit.result()
+            inflight.commit.result(timeout=self._budget() + STUCK_GRACE_S)
+        except FutureTimeout:
+            # The commit's outcome is unknown: replace the producer (which fences and aborts
+            # what is open) and resume from the committed offsets, whichever way it went.
+            self._replace_producer("commit transaction did not return")
+            raise _ProducerStuck("commit transaction did not return; producer replaced") from None
         except Exception as exc:
             producer = self._producer
             if producer is None:

@@ -43,6 +43,12 @@ def hang(timeout: float | None) -> None:
     raise timed_out()
 
 
+def stuck(timeout: float | None) -> None:
+    """A client call that ignores its timeout (librdkafka after a broker kill -9, seen)."""
+    time.sleep(3 * HANG_GUARD_S)
+    raise timed_out()
+
+
 @dataclass
 class FakeProducer:
     """Records calls; ``fail`` maps a method name to behaviours consumed one per call."""

@@ -23,6 +23,7 @@ from tests.unit.bus.fake_kafka import (
     kafka_error,
     messages,
     raises,
+    stuck,
     timed_out,
 )
 
@@ -78,6 +79,26 @@ def test_send_offsets_that_hang_time_out_then_the_batch_is_aborted_and_rewound()
     assert consumer.position == 0  # rewound to the start of the batch
     assert proc.process_batch(consumer.consume(10, 0.1), echo).n_out == 3
     assert factory.visible() == [b"v0", b"v1", b"v2"]
+
+
+def test_send_offsets_stuck_past_its_timeout_replace_the_producer_within_the_bound() -> None:
+    consumer = FakeConsumer(messages(4))
+    factory = Factory(consumer, {"send_offsets_to_transaction": [answers, stuck]})
+    proc = processor(consumer, factory)
+    proc.init()
+    assert proc.process_batch(consumer.consume(2, 0.1), echo).n_out == 2  # v0, v1 committed
+
+    started = time.monotonic()
+    with pytest.raises(BusError) as failure:
+        proc.process_batch(consumer.consume(2, 0.1), echo)
+
+    assert failure.value.retriable
+    assert time.monotonic() - started < KAFKA.call_timeout_s + 3.0, "never waits on a stuck call"
+    assert factory.made[0].closed, "the stuck producer is dropped"
+    proc.init()
+    assert proc.process_batch(consumer.consume(10, 0.1), echo).n_out == 2
+    assert consumer.seeks[-1] == 2  # resumed from the committed offset
+    assert factory.visible() == [b"v0", b"v1", b"v2", b"v3"]
 
 
 def test_an_abort_that_times_out_rebuilds_the_producer_and_rewinds_to_committed() -> None:
