@@ -79,7 +79,9 @@ class KafkaSettings(BaseSettings):
     # How long the group waits for a silent scorer before moving its partitions to the others
     # (the broker accepts group.min.session.timeout.ms..group.max.session.timeout.ms, 6 s..30 min
     # by default). A scorer restarted with the same id takes its partitions back at once.
-    session_timeout_ms: int = Field(default=10_000, ge=1_000)
+    # The broker's floor (group.min.session.timeout.ms): a scorer that dies while its
+    # restart is still loading its model hands its partitions over after 6 s.
+    session_timeout_ms: int = Field(default=6_000, ge=1_000)
     # Authentication (docs/SECURITY.md): PLAINTEXT locally; SASL_PLAINTEXT or SASL_SSL with a
     # SCRAM principal per role against a secure broker (ARENA_STACK_SECURE).
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
