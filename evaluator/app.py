@@ -23,6 +23,7 @@ from arena.config import Settings
 from arena.control import ControlPlane
 from arena.join import LabelJoiner
 from arena.labeled_stream import open_labeled_stream
+from arena.outages import outage_cause
 from arena.schedules import ScheduleRunner
 from arena.telemetry_http import serve_metrics
 from arena.webhooks import make_notifier
@@ -53,6 +54,7 @@ def run_evaluator(
         if notifier is not None:
             resources.callback(notifier.close, 2.0)  # within the 10 s a SIGTERM allows
         control = ControlPlane(Registry(engine), store, producer, kafka, notifier)
+        _reconcile_at_start(control)
         evaluator = Evaluator(
             settings, control, store, handle, Probations(engine), Decisions(engine)
         )
@@ -64,7 +66,6 @@ def run_evaluator(
         resources.callback(consumer.close)
         consumer.subscribe([kafka.image_topic, kafka.label_topic])
         stream = open_labeled_stream(settings, store, joiner, resources, cfg.batch_size)
-        control.reconcile(actor=ACTOR)  # a change a crash left half done is completed first
         server = serve_metrics(
             cfg.metrics_host, cfg.metrics_port, handle.metrics.registry, "evaluator"
         )
@@ -103,3 +104,15 @@ def run_evaluator(
         BatchLoop(
             consumer, batch_size=cfg.batch_size, batch_timeout_s=cfg.batch_timeout_ms / 1000
         ).run(stop, handle_batch, on_idle=evaluate_if_due)
+
+
+def _reconcile_at_start(control: ControlPlane) -> None:
+    """Complete a change a crash left half done, before anything else; during an outage the
+    periodic reconciliation in the loop (retried with back-off) does it instead."""
+    try:
+        control.reconcile(actor=ACTOR)
+    except Exception as exc:
+        cause = outage_cause(exc)
+        if cause is None:
+            raise
+        log.warning("reconciliation at start failed (%s); the loop retries it", cause)
