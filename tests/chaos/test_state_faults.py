@@ -98,8 +98,10 @@ def test_kill9_trainer_and_evaluator(
             "finetune_interval_s": 5.0,
             "window_size": 5000,
         },
-        # Long enough (about 25 s of labels) that the kill lands mid-probation.
-        "evaluator": {"min_samples": 200, "probation_labels": 20_000, "interval_s": 1.0},
+        # Long enough (several seconds of labels) that the kill lands mid-probation, short
+        # enough that a restarted evaluator on shared cores reaches its verdict: 20,000 was
+        # more labels than it could join in the 120 s allowed (seen: no verdict).
+        "evaluator": {"min_samples": 200, "probation_labels": 5_000, "interval_s": 1.0},
     }
     base = chaos_stack.settings
     with scenario(result, base, weak_champion_bytes, log_dir, scale, **sections) as run:
