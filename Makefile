@@ -77,7 +77,7 @@ bench-smoke: db-upgrade ## A tiny run of the benchmark harness (proves it works;
 chaos: venv ## Fault-injection scenarios on a stack of their own: out/chaos/report.json, docs/RELIABILITY.md
 	$(PY) -m pytest tests/chaos -q --chaos $(PYTEST_CHAOS_ARGS)
 
-chaos-reduced: venv ## The reduced chaos scenarios 1, 2 and 6 (fewer events and faults), for CI
+chaos-reduced: venv ## The reduced chaos scenarios 1, 2 and 6 for CI (fewer events and faults; recovery-time limits doubled)
 	$(PY) -m pytest tests/chaos -q --chaos-reduced $(PYTEST_CHAOS_ARGS)
 
 lint: venv ## ruff, mypy (strict) and the layering check (kernel <- storage <- services <- entry points)
