@@ -263,17 +263,32 @@ class TrainerSettings(BaseSettings):
     seed: int = 0
     metrics_port: int = Field(default=0, ge=0, le=65535)  # 0: any free port, logged
     metrics_host: str = "127.0.0.1"
+    # Drift detection (arena.drift) and the reaction to it (see docs/LEARNING.md).
+    drift_detection: bool = True
+    drift_delta: float = Field(default=0.002, gt=0.0, lt=1.0)  # ADWIN, champion's error
+    drift_unlabeled_delta: float = Field(default=0.0005, gt=0.0, lt=1.0)  # ADWIN, unlabeled
+    drift_sample_per_batch: int = Field(default=256, ge=1)  # images the champion scores
+    drift_min_labels: int = Field(default=150, ge=1)  # post-drift labels, first fine-tune
+    drift_every_labels: int = Field(default=100, ge=1)  # then a fine-tune every this many
+    drift_epochs: int = Field(default=10, ge=1)  # most epochs of a fine-tune while recovering
+    drift_pass_budget: int = Field(default=2_500, ge=1)  # example-passes of such a fine-tune
+    drift_learning_rate_scale: float = Field(default=2.0, gt=0)  # x the rate, recovering
+    drift_replay_fraction: float = Field(default=0.3, ge=0.0)  # reservoir share, recovering
+    drift_cooldown_labels: int = Field(default=500, ge=0)  # a new drift only after this many
 
 
 class EvaluatorSettings(BaseSettings):
     model_config = _frozen("ARENA_EVALUATOR_")
     group_id: str = "arena-evaluator"
-    min_samples: int = Field(default=200, ge=1)
+    min_samples: int = Field(default=100, ge=1)  # before the sequential test may stop
+    max_samples: int = Field(default=2_000, ge=1)  # a trial undecided by then is rejected
+    shadow_sample: int = Field(default=256, ge=1)  # unlabeled events shadow-scored per round
     min_margin: float = Field(default=0.01, ge=0.0)
     significance: float = Field(default=0.01, gt=0.0, lt=1.0)
     max_recall_drop: float = Field(default=0.2, ge=0.0, le=1.0)
     window_size: int = Field(default=1_000, ge=1)
     probation_labels: int = Field(default=300, ge=1)
+    judge_during_probation: bool = True  # a challenger may beat a champion still on probation
     interval_s: float = Field(default=2.0, gt=0)
     reconcile_interval_s: float = Field(default=30.0, gt=0)
     batch_size: int = Field(default=1000, ge=1)

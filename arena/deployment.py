@@ -20,7 +20,7 @@ QUICK_LOOP: dict[str, dict[str, Any]] = {
         "epochs": 2,
     },
     "evaluator": {
-        "min_samples": 200,
+        "min_samples": 60,
         "window_size": 600,
         "interval_s": 2.0,
         "probation_labels": 300,

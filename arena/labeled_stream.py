@@ -10,6 +10,9 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
+import numpy as np
+from numpy.typing import NDArray
+
 from arena.bus.records import KafkaMessage
 from arena.config import Settings
 from arena.errors import InvalidEvent, reason_of
@@ -29,8 +32,16 @@ def position_of(record: KafkaMessage) -> EventPosition:
 
 @dataclass
 class Ingested:
+    """What one batch of records gave: joined examples, malformed labels, and every image
+    decoded (labeled or not, in record order) with its position, for the drift detectors
+    and shadow scoring. ``images`` is a view valid until the next ``ingest``: copy to keep."""
+
     examples: list[LabeledExample] = field(default_factory=list)
     bad_labels: list[tuple[KafkaMessage, str]] = field(default_factory=list)
+    images: NDArray[np.float32] = field(
+        default_factory=lambda: np.empty((0, *INPUT_SHAPE), np.float32)
+    )
+    image_positions: list[EventPosition] = field(default_factory=list)
 
 
 class LabeledStream:
@@ -60,6 +71,8 @@ class LabeledStream:
         out = Ingested()
         images = [r for r in records if r.topic() == self._image_topic]
         batch = self._decoder.decode(images)
+        out.images = np.asarray(batch.images, dtype=np.float32)
+        out.image_positions = [position_of(r) for r in batch.records]
         for event, record, image in zip(batch.events, batch.records, batch.images, strict=True):
             inline = event.label
             if inline is not None:

@@ -97,7 +97,9 @@ def run_evaluator(
 
         def handle_batch(messages: list[Message]) -> None:
             # Malformed labels are the trainer's to dead-letter (see LabeledStream).
-            for example in stream.ingest(messages).examples:
+            ingested = stream.ingest(messages)
+            evaluator.observe_unlabeled(ingested.images)
+            for example in ingested.examples:
                 evaluator.add(example)
             evaluate_if_due()
 

@@ -10,7 +10,7 @@ LOG_LOSS_EPS = 1e-15  # clip probabilities so one confident mistake is finite, a
 
 
 def classification_metrics(y_true: ArrayLike, proba: ArrayLike, n_classes: int) -> dict[str, float]:
-    """Accuracy, log loss, macro F1 and per-class recall of predicted probabilities.
+    """Accuracy, log loss, macro F1, per-class recall and precision of predicted probabilities.
 
     Args:
         y_true: [N] true class indices in ``0..n_classes-1``.
@@ -45,6 +45,8 @@ def classification_metrics(y_true: ArrayLike, proba: ArrayLike, n_classes: int) 
     }
     for k in np.flatnonzero(true_count):
         metrics[f"recall_class_{k}"] = float(hits[k] / true_count[k])
+    for k in np.flatnonzero(pred_count):
+        metrics[f"precision_class_{k}"] = float(hits[k] / pred_count[k])
     metrics["sample_count"] = float(n)
     return metrics
 

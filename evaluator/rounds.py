@@ -1,10 +1,17 @@
-"""Evaluation rounds: score history, then the newest challenger judged against the champion
-on events it never trained on (promote, block by pin, or reject), then probation of a new
-champion with an automatic rollback when it turns out worse.
+"""Evaluation rounds: score history, then a challenger judged against the champion on events
+it never trained on (promote, block by pin, or reject), then probation of a new champion
+with an automatic rollback when it turns out worse.
+
+A challenger's trial runs over several rounds: each round adds the fresh labeled events
+that arrived since, and the sequential test (``evaluator.sequential``) may stop it at any
+round without raising the false-promotion rate. A newer candidate waits until the trial in
+progress is decided, or supersedes it once the trial has ``min_samples`` events. Meanwhile
+both models score live unlabeled events in the shadow (``evaluator.shadow``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import threading
@@ -12,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
+from numpy.typing import NDArray
 
 from arena.config import Settings
 from arena.control import ControlPlane
@@ -22,7 +30,9 @@ from evaluator.classification import classification_metrics
 from evaluator.policy import Decision, PromotionPolicy
 from evaluator.probation import ProbationMonitor
 from evaluator.service import EvaluationWindow, decide_action
+from evaluator.shadow import ShadowSample, shadow_metrics
 from evaluator.telemetry import EvaluatorMetrics
+from evaluator.trial import Trial
 from storage.artifacts import ArtifactStore
 from storage.decisions import Decisions
 from storage.domain import (
@@ -85,8 +95,14 @@ class Evaluator:
         self.models = ModelLoader(control.registry, store, ArtifactSigner(settings.signing.key))
         self.window = EvaluationWindow(cfg.window_size)
         self.policy = PromotionPolicy(
-            cfg.min_samples, cfg.min_margin, cfg.significance, cfg.max_recall_drop
+            cfg.min_samples,
+            cfg.min_margin,
+            cfg.significance,
+            cfg.max_recall_drop,
+            max_samples=cfg.max_samples,
         )
+        self.trial: Trial | None = None
+        self.shadow = ShadowSample(cfg.shadow_sample)
         self.probations = probations
         self.decisions = decisions
         self.handle = handle
@@ -121,6 +137,11 @@ class Evaluator:
         if self.probation is not None:
             self.probation.fresh.append(example)
 
+    def observe_unlabeled(self, images: NDArray[np.float32]) -> None:
+        """Live images (labeled or not) for the next round's shadow scoring."""
+        if len(images):
+            self.shadow.offer(images)
+
     def evaluate(self) -> None:
         """One evaluation round: score history, probation, then the newest challenger."""
         metrics = self.handle.metrics
@@ -134,8 +155,10 @@ class Evaluator:
         self._record_champion(champion, now)
         if self.probation is not None:
             self._check_probation(champion)
-        challenger = self._newest_candidate()
-        if challenger is not None and self.probation is None:
+        challenger = self._candidate()
+        if challenger is not None:
+            self._score_shadow(champion, challenger, now)
+        if challenger is not None and (self.probation is None or self.cfg.judge_during_probation):
             self._judge(champion, challenger, now)
         self._window_start = now
         metrics.probation_open.set(0 if self.probation is None else 1)
@@ -150,13 +173,39 @@ class Evaluator:
             self.handle.decisions.append(f"{reason}: serving version {change.version.id}")
         self._pinned = pin.version_id if pin is not None else None
 
-    def _newest_candidate(self) -> ModelVersion | None:
+    def _candidate(self) -> ModelVersion | None:
+        """The challenger to judge: the one on trial, else the newest (older ones are
+        rejected as superseded)."""
         candidates = sorted(
             self.registry.list_versions(VersionStatus.CANDIDATE), key=lambda v: v.id
         )
-        for old in candidates[:-1]:
-            self.registry.reject(old.id, f"superseded by version {candidates[-1].id}")
-        return candidates[-1] if candidates else None
+        if not candidates:
+            self.trial = None
+            return None
+        on_trial = None
+        if self.trial is not None:
+            on_trial = next((v for v in candidates if v.id == self.trial.challenger_id), None)
+            if on_trial is None:
+                self.trial = None  # rejected or promoted by someone else meanwhile
+        keep = on_trial or candidates[-1]
+        newest = candidates[-1]
+        for old in candidates:
+            if old.id < keep.id:
+                self.registry.reject(old.id, f"superseded by version {newest.id}")
+        return keep
+
+    def _score_shadow(
+        self, champion: ModelVersion, challenger: ModelVersion, now: datetime
+    ) -> None:
+        images = self.shadow.take()
+        if len(images) == 0:
+            return
+        metrics = shadow_metrics(
+            self.models.model(champion).predict_proba(images),
+            self.models.model(challenger).predict_proba(images),
+        )
+        self._write(challenger.id, metrics, len(images), now, "shadow")
+        self.handle.metrics.shadow_agreement.set(metrics["shadow_agreement"])
 
     def _record_champion(self, champion: ModelVersion, now: datetime) -> None:
         selection = self.window.eligible_for(champion, self.holdout)
@@ -169,36 +218,57 @@ class Evaluator:
         self.handle.metrics.champion_samples.set(len(selection))
 
     def _judge(self, champion: ModelVersion, challenger: ModelVersion, now: datetime) -> None:
+        trial = self.trial
+        pair = (champion.id, challenger.id)
+        if trial is None or (trial.champion_id, trial.challenger_id) != pair:
+            trial = self.trial = Trial(champion.id, challenger.id, N_CLASSES)
         selection = self.window.eligible_for(challenger, self.holdout, also_trained=[champion])
-        if len(selection) < self.cfg.min_samples:
-            return  # wait for enough events the challenger never saw
-        # One decision per challenger on one fixed sample: re-testing it every round on a
-        # growing window would multiply the chances of a false promotion.
-        selection = selection.last(self.cfg.min_samples)
-        images, labels = selection.images(), selection.labels()
-        decision = self.policy.decide(
-            labels,
-            self.models.model(champion).predict_proba(images),
-            self.models.model(challenger).predict_proba(images),
+        fresh = trial.unseen(selection.examples)
+        if fresh:
+            images = np.stack([e.image for e in fresh], dtype=np.float32)
+            trial.add(
+                fresh,
+                self.models.model(champion).predict_proba(images),
+                self.models.model(challenger).predict_proba(images),
+            )
+        superseded = self._newer_candidate_than(challenger) and len(trial) >= self.cfg.min_samples
+        decision = self.policy.judge(
+            trial.labels(),
+            trial.champion_proba(),
+            trial.challenger_proba(),
             N_CLASSES,
+            trial.test,
+            final=superseded,
         )
-        self._write(challenger.id, decision.challenger_metrics, len(selection), now, "challenger")
+        self.handle.metrics.trial_events.set(len(trial))
+        log.debug("trial of v%d: %d events, p=%.3g", challenger.id, len(trial), trial.test.p_better)
+        if decision is None:
+            return  # keep collecting: the next round adds the events that arrive meanwhile
+        self.trial = None
+        if superseded and not decision.promote:
+            decision = dataclasses.replace(
+                decision, reason=f"superseded, undecided: {decision.reason}"
+            )
+        n = len(trial)
+        self._write(challenger.id, decision.challenger_metrics, n, now, "challenger")
         action = decide_action(decision, self.registry.active_pin(), now)
         self.handle.decisions.append(f"v{challenger.id}: {action.reason}")
 
         def record(outcome: DecisionOutcome, reason: str) -> None:
             self.handle.metrics.decisions.labels(outcome.value).inc()
-            self._record_decision(champion, challenger, decision, outcome, reason, len(selection))
+            self._record_decision(champion, challenger, decision, outcome, reason, n)
 
         if action.blocked_by_pin:
             if challenger.id not in self.handle.blocked:  # once, not at every blocked round
                 log.warning("v%d: %s", challenger.id, action.reason)
                 self.handle.blocked.append(challenger.id)
-                self._write(
-                    challenger.id, {"would_promote": 1.0}, len(selection), now, "blocked_by_pin"
-                )
+                self._write(challenger.id, {"would_promote": 1.0}, n, now, "blocked_by_pin")
                 record(DecisionOutcome.BLOCKED_BY_PIN, action.reason)
         elif action.promote:
+            if self.probation is not None:  # the champion on probation is beaten already
+                self._end_probation(
+                    ProbationOutcome.CANCELLED, f"superseded: v{challenger.id} beat it"
+                )
             # Probation first: if the promotion's later steps fail (an outage), the restarted
             # round still watches the new champion; if it never happened, it is cancelled.
             self.start_probation(old=champion, new=challenger)
@@ -216,6 +286,7 @@ class Evaluator:
                 record(DecisionOutcome.CANCELLED, f"{action.reason}; not promoted: {exc}")
                 return
             self.handle.promotions.append(challenger.id)
+            log.info("v%d promoted over v%d: %s", challenger.id, champion.id, action.reason)
             record(DecisionOutcome.PROMOTED, action.reason)
         else:
             self.registry.reject(challenger.id, f"lost its evaluation: {decision.reason}")
@@ -243,9 +314,22 @@ class Evaluator:
                 challenger_metrics=_finite(decision.challenger_metrics),
                 mcnemar_b=decision.mcnemar.b,
                 mcnemar_c=decision.mcnemar.c,
-                p_value=decision.mcnemar.one_sided_p,
+                p_value=decision.p_value,
             )
         )
+
+    def _newer_candidate_than(self, challenger: ModelVersion) -> bool:
+        return any(
+            v.id > challenger.id for v in self.registry.list_versions(VersionStatus.CANDIDATE)
+        )
+
+    def _end_probation(self, outcome: ProbationOutcome, reason: str) -> None:
+        p = self.probation
+        assert p is not None
+        self.probation = None
+        self.handle.decisions.append(f"probation v{p.new.id}: {outcome.value}: {reason}")
+        self.probations.close(p.new.id, outcome, reason)
+        self.handle.metrics.probation_verdicts.labels(outcome.value).inc()
 
     def start_probation(self, *, old: ModelVersion, new: ModelVersion) -> None:
         """Watch ``new`` against ``old`` on the next fresh labels; roll back if it is worse."""

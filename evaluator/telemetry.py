@@ -51,3 +51,13 @@ class EvaluatorMetrics:
         self.scheduled_runs = Counter(
             "arena_evaluator_scheduled_runs", "Scheduled evaluate jobs that fired here", registry=r
         )
+        self.shadow_agreement = Gauge(
+            "arena_evaluator_shadow_agreement",
+            "Share of live unlabeled events where the challenger's top class is the champion's",
+            registry=r,
+        )
+        self.trial_events = Gauge(
+            "arena_evaluator_trial_events",
+            "Fresh labeled events in the challenger's trial in progress",
+            registry=r,
+        )

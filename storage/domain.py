@@ -179,3 +179,26 @@ class ChallengerDecision:
     p_value: float
     id: int | None = None
     decided_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DriftRecord:
+    """One drift detector's alarm, as the registry keeps it.
+
+    ``value_before`` / ``value_after``: the statistic's mean before and since the change;
+    ``event_*``: the last event seen when it fired; ``boundary``: per ``topic:partition``,
+    the first offset the detector places after the change.
+    """
+
+    detector: str
+    statistic: str
+    value_before: float
+    value_after: float
+    labeled: bool
+    event_topic: str
+    event_partition: int
+    event_offset: int
+    boundary: dict[str, int]
+    champion_version: int | None
+    id: int | None = None
+    detected_at: datetime | None = None

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Double,
@@ -30,6 +31,7 @@ from storage.domain import (
     ArtifactRef,
     ChallengerDecision,
     DecisionOutcome,
+    DriftRecord,
     Evaluation,
     ModelVersion,
     OffsetRange,
@@ -295,4 +297,55 @@ class DecisionRow(Base):
             mcnemar_c=self.mcnemar_c,
             p_value=self.p_value,
             decided_at=self.decided_at,
+        )
+
+
+class DriftDetectionRow(Base):
+    """Drift detectors' alarms, append-only (a trigger refuses UPDATE, DELETE)."""
+
+    __tablename__ = "drift_detections"
+    __table_args__ = (Index(None, "detected_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    detector: Mapped[str]
+    statistic: Mapped[str]
+    value_before: Mapped[float] = mapped_column(Double)
+    value_after: Mapped[float] = mapped_column(Double)
+    labeled: Mapped[bool] = mapped_column(Boolean)
+    event_topic: Mapped[str]
+    event_partition: Mapped[int]
+    event_offset: Mapped[int] = mapped_column(BigInteger)
+    boundary: Mapped[dict[str, Any]]
+    champion_version: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    detected_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    @classmethod
+    def from_domain(cls, d: DriftRecord) -> DriftDetectionRow:
+        return cls(
+            detector=d.detector,
+            statistic=d.statistic,
+            value_before=d.value_before,
+            value_after=d.value_after,
+            labeled=d.labeled,
+            event_topic=d.event_topic,
+            event_partition=d.event_partition,
+            event_offset=d.event_offset,
+            boundary=dict(d.boundary),
+            champion_version=d.champion_version,
+        )
+
+    def to_domain(self) -> DriftRecord:
+        return DriftRecord(
+            id=self.id,
+            detector=self.detector,
+            statistic=self.statistic,
+            value_before=self.value_before,
+            value_after=self.value_after,
+            labeled=self.labeled,
+            event_topic=self.event_topic,
+            event_partition=self.event_partition,
+            event_offset=self.event_offset,
+            boundary={k: int(v) for k, v in self.boundary.items()},
+            champion_version=self.champion_version,
+            detected_at=self.detected_at,
         )

@@ -1,12 +1,14 @@
 """The trainer service: images + labels → replay buffer → fine-tuned challenger → registry.
 
 Wiring only; the steps are in ``fine_tune`` (the challenger), ``service`` (when, and the
-holdout) and ``replay`` (the buffer). Fine-tunes run every K new labels or when the
-APScheduler interval job fires (both configurable), and when a scheduled ``retrain`` job
-(``arena schedule add``, see ``arena.schedules``) fires. ``/metrics`` serves the fine-tunes
-and the join buffer (``telemetry``). Consumer offsets are committed only
-after a challenger is registered, so a restart re-reads what was not yet part of a
-registered training set.
+holdout), ``replay`` (the buffer), ``drift_watch`` (the drift detectors) and ``worker``
+(fine-tunes run on a thread of their own, so reading and drift detection go on meanwhile;
+a detected drift cancels a fine-tune on pre-drift data). Fine-tunes run every K new labels
+or when the APScheduler interval job fires (both configurable), when a scheduled
+``retrain`` job (``arena schedule add``, see ``arena.schedules``) fires, and at the faster
+recovery cadence after a drift. ``/metrics`` serves the fine-tunes and the join buffer
+(``telemetry``). Consumer offsets are committed only after a challenger is registered, so
+a restart re-reads what was not yet part of a registered training set.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from arena.bus.producer import flush_or_raise, make_producer
 from arena.bus.stop import StopFlag
 from arena.bus.topics import default_topics, ensure_topics
 from arena.config import Settings
+from arena.drift import Detection
 from arena.join import LabelJoiner
 from arena.labeled_stream import open_labeled_stream
 from arena.schedules import ScheduleRunner
@@ -34,10 +37,14 @@ from arena.telemetry_http import serve_metrics
 from storage.artifacts import ArtifactStore
 from storage.db import make_engine
 from storage.domain import ModelVersion
+from storage.drift_log import DriftLog
+from storage.model_loader import ModelLoader
 from storage.registry import Registry
+from trainer.drift_watch import DriftWatch
 from trainer.fine_tune import Trainer
 from trainer.service import committable
 from trainer.telemetry import TrainerMetrics
+from trainer.worker import FineTuneWorker, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +54,10 @@ class TrainerHandle:
     """What a running trainer exposes to its caller (CLI, demo, tests)."""
 
     registered: list[ModelVersion] = field(default_factory=list)
+    registered_at: list[float] = field(default_factory=list)  # time.time() of each
+    post_drift_samples: list[int] = field(default_factory=list)  # of each registered set
+    drift_detections: list[Detection] = field(default_factory=list)
+    drift_detected_at: list[float] = field(default_factory=list)  # time.time() of each
     fine_tunes: int = 0
     dead_labels: int = 0
     train_seconds: float = 0.0
@@ -90,6 +101,17 @@ def run_trainer(settings: Settings, stop: StopFlag, handle: TrainerHandle | None
         consumer.subscribe([kafka.image_topic, kafka.label_topic])
         dlq = make_producer(kafka)
         stream = open_labeled_stream(settings, store, trainer.joiner, resources, cfg.batch_size)
+        watch = (
+            DriftWatch(
+                cfg,
+                trainer.registry.champion,
+                # its own loader: the fine-tune thread uses the trainer's
+                ModelLoader(trainer.registry, store, trainer.signer),
+                DriftLog(engine),
+            )
+            if cfg.drift_detection
+            else None
+        )
         scheduler = BackgroundScheduler(daemon=True)
         if cfg.finetune_interval_s > 0:
             scheduler.add_job(
@@ -109,8 +131,21 @@ def run_trainer(settings: Settings, stop: StopFlag, handle: TrainerHandle | None
             for m in messages:
                 seen[(str(m.topic()), int(m.partition() or 0))] = int(m.offset() or 0)
             ingested = stream.ingest(messages)
+            if watch is not None:
+                for detection in watch.observe(ingested):
+                    handle.drift_detections.append(detection)
+                    handle.drift_detected_at.append(time.time())
+                    metrics.drift_detections.labels(detection.detector).inc()
+                    if trainer.intake.on_drift(detection):
+                        log.warning(
+                            "drift: recovering (fine-tunes on post-drift examples from %s)",
+                            detection.boundary,
+                        )
+                        if worker.busy and not training_post_drift:
+                            worker.cancel(f"{detection.detector} detected a drift")
             for example in ingested.examples:
                 trainer.add(example)
+            metrics.recovering.set(1 if trainer.buffer.recovering else 0)
             for record, reason in ingested.bad_labels:
                 handle.dead_labels += 1
                 metrics.dead_labels.inc()
@@ -119,24 +154,42 @@ def run_trainer(settings: Settings, stop: StopFlag, handle: TrainerHandle | None
                 log.warning("malformed label to %s: %s", dead.topic, reason)
             fine_tune_if_due()
 
+        worker = FineTuneWorker(lambda ts, stop: trainer.fine_tune(ts, stop), time.monotonic)
+        resources.callback(worker.stop, 5.0)  # first: cancels the fit before anything closes
+        training_post_drift = False
+
         def fine_tune_if_due() -> None:
+            nonlocal training_post_drift
+            outcome = worker.collect()
+            if outcome is not None:
+                finished(outcome)
+            if worker.busy:
+                return
             ts = trainer.take_training_set()
             if ts is None:
                 return
-            started = time.monotonic()
-            version = trainer.fine_tune(ts)
+            training_post_drift = ts.post_drift > 0
+            # Safe to commit once this set's challenger is registered: everything read so
+            # far is in the set or still in the buffer, except what waits for its partner.
+            worker.submit(ts, committable(seen, trainer.joiner.pending_floor()))
+
+        def finished(outcome: Outcome) -> None:
+            if outcome.error is not None:
+                raise outcome.error  # the loop retries (outage) with back-off; the set waits
+            version, ts = outcome.version, outcome.training_set
             if version is None:
-                return
-            seconds = time.monotonic() - started
-            handle.train_seconds += seconds
+                return  # no champion yet, or cancelled
+            handle.train_seconds += outcome.seconds
             handle.trained_samples += len(ts.labels)
             handle.fine_tunes += 1
             metrics.fine_tunes.inc()
-            metrics.fine_tune_seconds.observe(seconds)
+            metrics.fine_tune_seconds.observe(outcome.seconds)
             metrics.examples_trained.inc(len(ts.labels))
             handle.registered.append(version)
+            handle.registered_at.append(time.time())
+            handle.post_drift_samples.append(ts.post_drift)
             flush_or_raise(dlq, 30)
-            consumer.commit(committable(seen, trainer.joiner.pending_floor()))
+            consumer.commit(outcome.commit)
 
         BatchLoop(
             consumer, batch_size=cfg.batch_size, batch_timeout_s=cfg.batch_timeout_ms / 1000

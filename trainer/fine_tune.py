@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
-from arena.config import Settings
+from arena.config import Settings, TrainerSettings
 from arena.flavors import ModelFlavor, new_model
+from arena.flavors.base import never
 from arena.join import LabeledExample, LabelJoiner
 from arena.signing import ArtifactSigner
 from storage.artifacts import ArtifactStore
@@ -17,9 +19,18 @@ from storage.domain import ModelVersion
 from storage.model_loader import ModelLoader
 from storage.registry import Registry
 from trainer.replay import ReplayBuffer, TrainingSet
-from trainer.service import FineTuneTrigger, TrainingIntake
+from trainer.service import FineTuneTrigger, RecoveryCadence, TrainingIntake
 
 log = logging.getLogger(__name__)
+
+
+def recovery_epochs(cfg: TrainerSettings, samples: int) -> int:
+    """Epochs of a fine-tune while recovering from a drift: few post-drift examples need many
+    passes to move the weights far enough, and a larger set needs fewer; the number of
+    example-passes stays within ``drift_pass_budget`` so each fit stays short, and never
+    below the normal ``epochs``."""
+    fit_in_budget = cfg.drift_pass_budget // max(samples, 1)
+    return max(cfg.epochs, min(cfg.drift_epochs, fit_in_budget))
 
 
 class Trainer:
@@ -37,10 +48,15 @@ class Trainer:
         self.models = ModelLoader(registry, store, self.signer)
         labels = settings.labels
         self.joiner = LabelJoiner(labels.join_ttl_s, labels.join_capacity)
-        self.buffer = ReplayBuffer(cfg.window_size, cfg.reservoir_size, cfg.seed)
+        self.buffer = ReplayBuffer(
+            cfg.window_size, cfg.reservoir_size, cfg.seed, cfg.drift_replay_fraction
+        )
         # The timer is APScheduler's job (see run_trainer); the trigger counts labels.
         self.trigger = FineTuneTrigger(cfg.finetune_every_labels, 0.0)
-        self.intake = TrainingIntake(self.buffer, self.trigger, labels.holdout_percent)
+        recovery = RecoveryCadence(
+            cfg.drift_min_labels, cfg.drift_every_labels, cfg.drift_cooldown_labels
+        )
+        self.intake = TrainingIntake(self.buffer, self.trigger, labels.holdout_percent, recovery)
         self.timer_fired = threading.Event()
         self.retrain_requested = threading.Event()  # a scheduled retrain job fired
         self._own_line: ModelFlavor | None = None  # last challenger, when flavors differ
@@ -69,8 +85,14 @@ class Trainer:
             self.trigger.on_labels(self.settings.trainer.finetune_every_labels)  # force it due
         return self.intake.take_if_due()
 
-    def fine_tune(self, ts: TrainingSet) -> ModelVersion | None:
-        """Train a challenger on ``ts`` from the champion; upload, then register it."""
+    def fine_tune(
+        self, ts: TrainingSet, should_stop: Callable[[], bool] = never
+    ) -> ModelVersion | None:
+        """Train a challenger on ``ts`` from the champion; upload, then register it.
+
+        Returns None when there is no champion yet, or when ``should_stop`` ended the fit
+        early (nothing is registered; the examples are still in the buffer).
+        """
         cfg = self.settings.trainer
         self._unfinished = ts
         champion = self.registry.champion()
@@ -86,7 +108,16 @@ class Trainer:
             base = self._own_line or new_model(cfg.flavor, seed=cfg.seed)
         challenger = base.clone()
         lr = cfg.learning_rate or challenger.default_learning_rate
-        challenger.fit(ts.images, ts.labels, epochs=cfg.epochs, learning_rate=lr)
+        if ts.post_drift:
+            lr *= cfg.drift_learning_rate_scale  # far from the optimum: larger steps
+        epochs = recovery_epochs(cfg, len(ts.labels)) if ts.post_drift else cfg.epochs
+        challenger.fit(
+            ts.images, ts.labels, epochs=epochs, learning_rate=lr, should_stop=should_stop
+        )
+        if should_stop():
+            self._unfinished = None
+            log.info("fine-tune on %d examples cancelled; nothing registered", len(ts.labels))
+            return None
         self._own_line = challenger
         ref = self.store.put(challenger.to_bytes())
         version = self.registry.register_version(
@@ -95,9 +126,10 @@ class Trainer:
             parent_id=champion.id,
             training_ranges=ts.ranges(),
             hyperparameters={
-                "epochs": cfg.epochs,
+                "epochs": epochs,
                 "learning_rate": lr,
                 "samples": len(ts.labels),
+                "post_drift_samples": ts.post_drift,
                 "window_size": cfg.window_size,
                 "reservoir_size": cfg.reservoir_size,
                 "holdout_percent": self.settings.labels.holdout_percent,
@@ -106,10 +138,11 @@ class Trainer:
         )
         self._unfinished = None
         log.info(
-            "registered challenger v%d (%s) from champion v%d on %d examples",
+            "registered challenger v%d (%s) from champion v%d on %d examples (%d post-drift)",
             version.id,
             cfg.flavor,
             champion.id,
             len(ts.labels),
+            ts.post_drift,
         )
         return version

@@ -19,6 +19,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
+from arena.drift import Detection
 from arena.join import EventPosition, LabeledExample
 from storage.domain import OffsetRange
 
@@ -78,13 +79,18 @@ class TrainingLineage:
 
 
 class TrainingSet(NamedTuple):
-    """What one fine-tune trains on, and exactly where it came from."""
+    """What one fine-tune trains on, and exactly where it came from.
+
+    ``post_drift``: how many of the examples came after a detected drift's boundary (0 when
+    no drift is being recovered from).
+    """
 
     images: NDArray[
         np.float32
     ]  # [N, H, W] float32, values as ingested (scaling is the flavor's job)
     labels: NDArray[np.int64]  # [N] int64
     positions: tuple[EventPosition, ...]
+    post_drift: int = 0
 
     def ranges(self) -> tuple[OffsetRange, ...]:
         """The exact offset ranges of this set, for ``ModelVersion.training_ranges``."""
@@ -94,15 +100,32 @@ class TrainingSet(NamedTuple):
 class ReplayBuffer:
     """A window of recent labeled examples plus a uniform reservoir of older ones.
 
+    After a drift (``begin_drift``) the window holds only examples from the drift's boundary
+    on: the older ones go to the reservoir, and so do late labels of pre-drift events. A
+    training set is then the post-drift window plus a reservoir sample of at most
+    ``replay_fraction`` of its size (at least ``REPLAY_FLOOR``), so the fine-tune learns the
+    new distribution from few examples without forgetting the old one. Once the window is
+    full of post-drift examples the recovery is over and training sets are whole again.
+
     Args:
         window_size: how many of the most recent examples to keep.
         reservoir_size: how many examples that left the window to sample uniformly (0: none).
         seed: the reservoir's random seed, so a run is reproducible.
+        replay_fraction: the reservoir's share, relative to the post-drift examples, of a
+            training set cut while recovering from a drift.
     """
 
-    def __init__(self, window_size: int, reservoir_size: int, seed: int) -> None:
+    REPLAY_FLOOR = 32
+
+    def __init__(
+        self, window_size: int, reservoir_size: int, seed: int, replay_fraction: float = 0.3
+    ) -> None:
         if window_size < 1 or reservoir_size < 0:
             raise ValueError("window_size must be >= 1 and reservoir_size >= 0")
+        if replay_fraction < 0:
+            raise ValueError("replay_fraction must be >= 0")
+        self._replay_fraction = replay_fraction
+        self._drift: Detection | None = None
         self._window: deque[LabeledExample] = deque()
         self._window_size = window_size
         self._reservoir: list[LabeledExample] = []
@@ -113,22 +136,55 @@ class ReplayBuffer:
 
     def add(self, example: LabeledExample) -> None:
         """Add one labeled example; the oldest window entry moves to the reservoir sampler."""
-        self._window.append(example)
         self._ingested.add(example.position)
+        if self._drift is not None and not self._drift.starts_at(example.position):
+            self._offer_to_reservoir(example)  # a late label from before the drift
+            return
+        self._window.append(example)
         if len(self._window) > self._window_size:
             self._offer_to_reservoir(self._window.popleft())
+        if self._drift is not None and len(self._window) >= self._window_size:
+            self._drift = None  # recovered: the window is all post-drift
+
+    @property
+    def recovering(self) -> bool:
+        """Whether a drift is being recovered from (see ``begin_drift``)."""
+        return self._drift is not None
+
+    @property
+    def post_drift(self) -> int:
+        """Examples from the current drift's boundary on (0 when not recovering)."""
+        return len(self._window) if self._drift is not None else 0
+
+    def begin_drift(self, drift: Detection) -> None:
+        """From now on the window keeps only examples at or after ``drift``'s boundary."""
+        self._drift = drift
+        kept: deque[LabeledExample] = deque()
+        for example in self._window:
+            if drift.starts_at(example.position):
+                kept.append(example)
+            else:
+                self._offer_to_reservoir(example)
+        self._window = kept
 
     def __len__(self) -> int:
         return len(self._window) + len(self._reservoir)
 
     def training_set(self) -> TrainingSet:
-        """Everything the buffer holds now: the reservoir (oldest) then the window."""
-        examples = [*self._reservoir, *self._window]
+        """The reservoir (oldest) then the window; while recovering from a drift, only a
+        sample of the reservoir (see the class docstring)."""
+        replay = self._reservoir
+        if self._drift is not None:
+            want = max(self.REPLAY_FLOOR, int(self._replay_fraction * len(self._window)))
+            if want < len(replay):
+                picked = self._rng.choice(len(replay), size=want, replace=False)
+                replay = [replay[i] for i in sorted(picked.tolist())]
+        examples = [*replay, *self._window]
         if not examples:
             return TrainingSet(np.empty((0, 0, 0), np.float32), np.empty(0, np.int64), positions=())
         images = np.stack([e.image for e in examples], dtype=np.float32)
         labels = np.fromiter((e.label for e in examples), dtype=np.int64, count=len(examples))
-        return TrainingSet(images, labels, tuple(e.position for e in examples))
+        return TrainingSet(images, labels, tuple(e.position for e in examples), self.post_drift)
 
     def positions_covered(self) -> list[OffsetRange]:
         """Ranges of everything ingested since the last ``mark_trained()``.

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from confluent_kafka import TopicPartition
 
+from arena.drift import Detection
 from arena.holdout import is_holdout
 from arena.join import LabeledExample
 from trainer.replay import ReplayBuffer, TrainingSet
@@ -53,6 +55,15 @@ class FineTuneTrigger:
         self._since = self._clock()
 
 
+@dataclass(frozen=True, slots=True)
+class RecoveryCadence:
+    """How often the trainer fine-tunes while it recovers from a drift (``drift_*`` settings)."""
+
+    min_labels: int = 50
+    every_labels: int = 100
+    cooldown_labels: int = 500
+
+
 class TrainingIntake:
     """Routes joined examples into the buffer, keeping the holdout out, and cuts training sets.
 
@@ -62,11 +73,36 @@ class TrainingIntake:
         holdout_percent: share of event ids reserved for the evaluator (see ``is_holdout``).
     """
 
-    def __init__(self, buffer: ReplayBuffer, trigger: FineTuneTrigger, holdout_percent: int):
+    def __init__(
+        self,
+        buffer: ReplayBuffer,
+        trigger: FineTuneTrigger,
+        holdout_percent: int,
+        recovery: RecoveryCadence | None = None,
+    ):
         self._buffer = buffer
         self._trigger = trigger
         self._holdout_percent = holdout_percent
+        self._recovery = recovery or RecoveryCadence()
+        self._drift_labels = 0  # labels offered since the current drift began
+        self._drift_fine_tunes = 0  # fine-tunes cut since then
         self.held_out = 0
+        self.drifts = 0  # drift episodes begun
+
+    def on_drift(self, detection: Detection) -> bool:
+        """React to a detector's alarm; return whether it began a new drift episode.
+
+        An alarm within ``cooldown_labels`` of the current episode's start is the same
+        drift seen by another detector (the unlabeled ones fire first, the error detector
+        once labels arrive): it changes nothing.
+        """
+        if self._buffer.recovering and self._drift_labels < self._recovery.cooldown_labels:
+            return False
+        self._buffer.begin_drift(detection)
+        self._drift_labels = 0
+        self._drift_fine_tunes = 0
+        self.drifts += 1
+        return True
 
     def offer(self, example: LabeledExample) -> bool:
         """Add the example to the buffer unless it is in the holdout; return whether it was."""
@@ -75,6 +111,7 @@ class TrainingIntake:
             return False
         self._buffer.add(example)
         self._trigger.on_labels(1)
+        self._drift_labels += 1
         return True
 
     def take_now(self) -> TrainingSet | None:
@@ -88,8 +125,20 @@ class TrainingIntake:
         return training_set
 
     def take_if_due(self) -> TrainingSet | None:
-        """The training set for a fine-tune when one is due; resets the trigger and period."""
-        if not self._trigger.due():
+        """The training set for a fine-tune when one is due; resets the trigger and period.
+
+        While recovering from a drift, "due" is the recovery cadence: the first fine-tune as
+        soon as ``min_labels`` post-drift examples are in, then one every ``every_labels``.
+        """
+        if self._buffer.recovering:
+            post = self._buffer.post_drift
+            first = self._drift_fine_tunes == 0
+            if post < self._recovery.min_labels or (
+                not first and self._trigger.new_labels < self._recovery.every_labels
+            ):
+                return None
+            self._drift_fine_tunes += 1
+        elif not self._trigger.due():
             return None
         training_set = self._buffer.training_set()
         self._buffer.mark_trained()

@@ -72,6 +72,17 @@ class TrainerMetrics:
         self.scheduled_runs = Counter(
             "arena_trainer_scheduled_runs", "Scheduled retrain jobs that fired here", registry=r
         )
+        self.drift_detections = Counter(
+            "arena_trainer_drift_detections",
+            "Drift detector alarms, by detector",
+            ["detector"],
+            registry=r,
+        )
+        self.recovering = Gauge(
+            "arena_trainer_recovering_from_drift",
+            "1 while the trainer recovers from a detected drift",
+            registry=r,
+        )
 
     def watch_join(self, stats: Callable[[], JoinStats | None]) -> None:
         """Export the join buffer's statistics, read from ``stats`` at each scrape."""

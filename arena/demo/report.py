@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from arena.demo.collect import Observed, duplicates
-from arena.demo.stream import GroundTruth, StreamPlan
+from arena.demo.stream import NO_DRIFT, GroundTruth, StreamPlan
 
 RECOVERY_TOLERANCE = 0.03
 
@@ -29,16 +30,21 @@ def summarize(
     rollbacks: list[int],
     window: int,
     wall_s: float,
+    detected_at: Sequence[float] = (),
+    post_drift_fine_tunes_at: Sequence[float] = (),
 ) -> dict[str, Any]:
+    """The demo's figures. ``detected_at``: when drift alarms fired; ``post_drift_fine_tunes_at``:
+    when challengers trained on post-drift examples were registered (``time.time()``)."""
     n = len(truth.event_ids)
     predicted = np.array([observed.first.get(eid, (-1, -1))[1] for eid in truth.event_ids])
     versions = np.array([observed.first.get(eid, (-1, -1))[0] for eid in truth.event_ids])
     has = predicted >= 0
     correct = (predicted == truth.labels) & has
     ends, acc = windowed(correct, window)
-    steady = slice(max(0, plan.drift_at - 4 * window), plan.drift_at)
+    drift_at = plan.drift_at if plan.drift != NO_DRIFT else n
+    steady = slice(max(0, drift_at - 4 * window), drift_at)
     pre = float(correct[steady].mean())
-    post_mask = ends > plan.drift_at + window  # windows wholly after the drift
+    post_mask = ends > drift_at + window  # windows wholly after the drift
     post_min = float(acc[post_mask].min()) if post_mask.any() else float("nan")
     recovered = float(correct[-4 * window :].mean())
     labels_until = None
@@ -47,6 +53,16 @@ def summarize(
             labels_until = truth.labels_sent_at.get(int(end) - 1)
             break
     swaps = {int(v): int(np.argmax(versions == v)) for v in np.unique(versions[has])}
+    drift_time = (
+        truth.published_at[plan.drift_at]
+        if plan.drift != NO_DRIFT and plan.drift_at < len(truth.published_at)
+        else None
+    )
+    alarms = [truth.event_at(t) for t in detected_at]
+    true_alarms = [
+        i for t, i in zip(detected_at, alarms, strict=True) if drift_time and t >= drift_time
+    ]
+    fine_tunes = [t for t in post_drift_fine_tunes_at if drift_time and t >= drift_time]
     return {
         "events": n,
         "promotions": len(promotions),
@@ -61,6 +77,12 @@ def summarize(
         "lost_predictions": int((~has).sum()),
         "duplicate_predictions": duplicates(observed.counts),
         "labels_until_recovery": labels_until,
+        "drift_detected_at_event": min(true_alarms) if true_alarms else None,
+        "drift_alarms": len(alarms),
+        "false_drift_alarms": len(alarms) - len(true_alarms),
+        "first_finetune_after_drift_labels": truth.labels_at(min(fine_tunes))
+        if fine_tunes
+        else None,
         "first_event_served_by_version": swaps,
         "latency_ms_p50": round(float(np.percentile(observed.latencies_ms, 50)), 1)
         if observed.latencies_ms

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +19,12 @@ from arena.bus.producer import make_producer
 from arena.bus.topics import default_topics, ensure_topics
 from arena.config import Settings
 from arena.control import ControlPlane
+from arena.demo.audit import audit_promotions
 from arena.demo.collect import Collector
 from arena.demo.dashboard import start_dashboard
 from arena.demo.fleet import Fleet
 from arena.demo.report import summarize, write
-from arena.demo.stream import StreamPlan, build_stream, publish
+from arena.demo.stream import NO_DRIFT, StreamPlan, build_stream, publish
 from arena.deployment import isolated_deployment
 from arena.errors import ArenaError
 from arena.signing import ArtifactSigner
@@ -109,11 +112,33 @@ def run_demo(base: Settings, config: DemoConfig) -> dict[str, Any]:
         fleet.evaluator.rollbacks,
         config.window,
         time.monotonic() - started,
+        detected_at=fleet.trainer.drift_detected_at,
+        post_drift_fine_tunes_at=[
+            t
+            for t, post in zip(
+                fleet.trainer.registered_at, fleet.trainer.post_drift_samples, strict=True
+            )
+            if post > 0
+        ],
     )
     summary["initial_champion"] = champion.id
     summary["scorers_serving"] = collector.serving_versions()
     summary["trainer_fine_tunes"] = fleet.trainer.fine_tunes
     summary["evaluator_decisions"] = fleet.evaluator.decisions[-12:]
+    summary["challenger_decisions"] = sum(
+        1 for d in fleet.evaluator.decisions if not d.startswith(("probation", "pin"))
+    )
+    summary["drift_detectors"] = sorted({d.detector for d in fleet.trainer.drift_detections})
+    drift_started = (
+        datetime.fromtimestamp(truth.published_at[config.plan.drift_at], UTC)
+        if config.plan.drift != NO_DRIFT and config.plan.drift_at < len(truth.published_at)
+        else None
+    )
+    audits = audit_promotions(
+        settings, None if config.plan.drift == NO_DRIFT else config.plan.drift, drift_started
+    )
+    summary["promotion_audit"] = [dataclasses.asdict(a) | {"false": a.false} for a in audits]
+    summary["false_promotions"] = sum(a.false for a in audits)
     summary_path, plot_path = write(summary, config.out_dir)
     _print_summary(summary, summary_path, plot_path)
     return summary

@@ -3,10 +3,11 @@ labels that arrive late (and only for some photos), as they would from human rev
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,8 @@ from arena.events import (
     now_ms,
 )
 from arena.images import encode_png
+
+NO_DRIFT = "none"  # an A/A stream: the same distribution throughout
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,16 @@ class GroundTruth:
     labels: npt.NDArray[Any]
     drifted: npt.NDArray[Any]
     labels_sent_at: dict[int, int]  # event index -> count of post-drift labels sent by then
+    published_at: list[float] = field(default_factory=list)  # time.time() of each event
+
+    def event_at(self, when: float) -> int:
+        """The index of the last event published at or before ``when`` (-1: none yet)."""
+        return bisect.bisect_right(self.published_at, when) - 1
+
+    def labels_at(self, when: float) -> int:
+        """Post-drift labels sent by ``when``."""
+        i = self.event_at(when)
+        return self.labels_sent_at.get(i, 0) if i >= 0 else 0
 
 
 def build_stream(plan: StreamPlan) -> tuple[list[ImageEvent], GroundTruth]:
@@ -54,7 +67,8 @@ def build_stream(plan: StreamPlan) -> tuple[list[ImageEvent], GroundTruth]:
     pool_y = np.concatenate([data.y_test, data.y_train[50_000:]])
     idx = rng.choice(len(pool_x), size=plan.events, replace=plan.events > len(pool_x))
     images = pool_x[idx].copy()
-    images[plan.drift_at :] = apply_drift(plan.drift, images[plan.drift_at :])
+    if plan.drift != NO_DRIFT:
+        images[plan.drift_at :] = apply_drift(plan.drift, images[plan.drift_at :])
     events = [
         ImageEvent(
             event_id=f"demo-{plan.seed}-{i:07d}",
@@ -66,6 +80,8 @@ def build_stream(plan: StreamPlan) -> tuple[list[ImageEvent], GroundTruth]:
         for i in range(plan.events)
     ]
     drifted = np.arange(plan.events) >= plan.drift_at
+    if plan.drift == NO_DRIFT:
+        drifted[:] = False
     return events, GroundTruth(
         [e.event_id for e in events], pool_y[idx].astype(np.int64), drifted, {}
     )
@@ -96,6 +112,7 @@ def publish(
             event.event_id, now_ms(), event.source, event.content_type, event.payload
         )
         producer.produce(image_topic, encode_image_event(stamped), event.event_id.encode())
+        truth.published_at.append(time.time())
         if rng.random() < plan.label_fraction:
             heapq.heappush(pending, (i + int(rng.integers(*plan.label_delay_events)), i))
         while pending and pending[0][0] <= i:

@@ -7,6 +7,7 @@ the trainer ``clone``s the champion and ``fit``s the clone, the registry stores
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -15,6 +16,12 @@ import numpy.typing as npt
 F32Images = npt.NDArray[np.float32]
 Probabilities = npt.NDArray[np.float32]
 Labels = npt.NDArray[np.int64]
+StopCheck = Callable[[], bool]
+
+
+def never() -> bool:
+    """The default ``should_stop``: a fit runs to the end."""
+    return False
 
 
 @runtime_checkable
@@ -39,8 +46,17 @@ class ModelFlavor(Protocol):
         """Class probabilities ``[N, n_classes]`` float32; every row sums to 1."""
         ...
 
-    def fit(self, images: F32Images, labels: Labels, *, epochs: int, learning_rate: float) -> None:
-        """Fine-tune in place, starting from the current weights."""
+    def fit(
+        self,
+        images: F32Images,
+        labels: Labels,
+        *,
+        epochs: int,
+        learning_rate: float,
+        should_stop: StopCheck = never,
+    ) -> None:
+        """Fine-tune in place, starting from the current weights; ``should_stop`` is polled
+        between mini-batches (or passes), and a True ends the fit early."""
         ...
 
     def clone(self) -> ModelFlavor:

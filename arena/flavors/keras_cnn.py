@@ -21,7 +21,15 @@ from typing import Any, ClassVar
 import numpy as np
 
 from arena.errors import ModelLoadError
-from arena.flavors.base import F32Images, Labels, Probabilities, ShapedClassifier, check_images
+from arena.flavors.base import (
+    F32Images,
+    Labels,
+    Probabilities,
+    ShapedClassifier,
+    StopCheck,
+    check_images,
+    never,
+)
 
 FIT_BATCH_SIZE = 64
 # Measured on 2 shared cores, batches of 256 (median / p90 images per second): graph mode
@@ -61,6 +69,19 @@ def build_cnn(input_shape: tuple[int, int], n_classes: int, seed: int) -> Any:
     x = layers.Dense(128, activation="relu", kernel_initializer=init(2))(x)
     outputs = layers.Dense(n_classes, activation="softmax", kernel_initializer=init(3))(x)
     return keras.Model(inputs, outputs, name="arena_cnn")
+
+
+def _stop_when(should_stop: StopCheck) -> Any:
+    """A Keras callback that ends ``fit`` after the mini-batch during which ``should_stop``
+    became true."""
+    keras = _keras()
+
+    class StopWhen(keras.callbacks.Callback):  # type: ignore[misc,name-defined]
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            if should_stop():
+                self.model.stop_training = True
+
+    return StopWhen()
 
 
 class KerasCnn(ShapedClassifier):
@@ -133,7 +154,15 @@ class KerasCnn(ShapedClassifier):
         proba: Probabilities = self._predict(np.asarray(images, dtype=np.float32)).numpy()
         return proba
 
-    def fit(self, images: F32Images, labels: Labels, *, epochs: int, learning_rate: float) -> None:
+    def fit(
+        self,
+        images: F32Images,
+        labels: Labels,
+        *,
+        epochs: int,
+        learning_rate: float,
+        should_stop: StopCheck = never,
+    ) -> None:
         """Keras ``fit`` with Adam at ``learning_rate``, mini-batches of 64, silent.
 
         The optimizer (and its moments) is kept across calls while the learning rate stays
@@ -155,6 +184,7 @@ class KerasCnn(ShapedClassifier):
             batch_size=FIT_BATCH_SIZE,
             shuffle=True,
             verbose=0,
+            callbacks=[_stop_when(should_stop)],
         )
 
     def clone(self) -> KerasCnn:

@@ -21,7 +21,9 @@ from arena.flavors.base import (
     Labels,
     Probabilities,
     ShapedClassifier,
+    StopCheck,
     check_images,
+    never,
     normalise_rows,
     uniform,
 )
@@ -98,14 +100,24 @@ class RiverLogistic(ShapedClassifier):
         # A class never seen yet gets a small floor rather than an impossible zero.
         return normalise_rows(proba + np.float32(1e-6))
 
-    def fit(self, images: F32Images, labels: Labels, *, epochs: int, learning_rate: float) -> None:
+    def fit(
+        self,
+        images: F32Images,
+        labels: Labels,
+        *,
+        epochs: int,
+        learning_rate: float,
+        should_stop: StopCheck = never,
+    ) -> None:
         """Learn event by event (``learn_one``), ``epochs`` passes, SGD step ``learning_rate``."""
         check_images(images, self._input_shape)
         _set_learning_rate(self._model, learning_rate)
         features = self._features(images)
         targets = [int(label) for label in labels]
         for _ in range(epochs):
-            for x, y in zip(features, targets, strict=True):
+            for i, (x, y) in enumerate(zip(features, targets, strict=True)):
+                if i % 64 == 0 and should_stop():
+                    return
                 self._model.learn_one(x, y)
 
     def clone(self) -> RiverLogistic:

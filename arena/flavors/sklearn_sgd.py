@@ -23,7 +23,9 @@ from arena.flavors.base import (
     Labels,
     Probabilities,
     ShapedClassifier,
+    StopCheck,
     check_images,
+    never,
     normalise_rows,
     uniform,
 )
@@ -90,13 +92,23 @@ class SklearnSgd(ShapedClassifier):
         flat = images.reshape(len(images), -1)
         return normalise_rows(self._model.predict_proba(flat))
 
-    def fit(self, images: F32Images, labels: Labels, *, epochs: int, learning_rate: float) -> None:
+    def fit(
+        self,
+        images: F32Images,
+        labels: Labels,
+        *,
+        epochs: int,
+        learning_rate: float,
+        should_stop: StopCheck = never,
+    ) -> None:
         """``epochs`` passes of ``partial_fit`` with a constant step size ``learning_rate``."""
         check_images(images, self._input_shape)
         self._model.set_params(learning_rate="constant", eta0=learning_rate)
         flat = images.reshape(len(images), -1)
         classes = np.arange(self._n_classes)
         for _ in range(epochs):
+            if should_stop():
+                return
             self._model.partial_fit(flat, labels, classes=classes)
 
     def clone(self) -> SklearnSgd:

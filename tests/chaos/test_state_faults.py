@@ -101,7 +101,13 @@ def test_kill9_trainer_and_evaluator(
         # Long enough (several seconds of labels) that the kill lands mid-probation, short
         # enough that a restarted evaluator on shared cores reaches its verdict: 20,000 was
         # more labels than it could join in the 120 s allowed (seen: no verdict).
-        "evaluator": {"min_samples": 200, "probation_labels": 5_000, "interval_s": 1.0},
+        # Judging no challenger during probation: this scenario is about the probation.
+        "evaluator": {
+            "min_samples": 200,
+            "probation_labels": 5_000,
+            "interval_s": 1.0,
+            "judge_during_probation": False,
+        },
     }
     base = chaos_stack.settings
     with scenario(result, base, weak_champion_bytes, log_dir, scale, **sections) as run:

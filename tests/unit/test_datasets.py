@@ -80,8 +80,8 @@ def test_apply_drift_by_name_changes_the_images(name: str) -> None:
 
 
 def test_apply_drift_unknown_name_lists_the_allowed_ones() -> None:
-    with pytest.raises(ValueError, match="invert, low-contrast, rotate90"):
-        apply_drift("blur", batch())
+    with pytest.raises(ValueError, match="blur, invert, low-contrast, new-camera, noise, rotate"):
+        apply_drift("fog", batch())
 
 
 def test_transforms_refuse_float_batches() -> None:

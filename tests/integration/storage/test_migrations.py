@@ -10,7 +10,15 @@ from arena.config import DatabaseSettings
 from storage import migrate
 from storage.orm import Base
 
-TABLES = {"model_versions", "evaluations", "promotions", "pins", "probations", "decisions"}
+TABLES = {
+    "model_versions",
+    "evaluations",
+    "promotions",
+    "pins",
+    "probations",
+    "decisions",
+    "drift_detections",
+}
 
 
 def _tables(db: DatabaseSettings) -> set[str]:
@@ -25,7 +33,7 @@ def test_upgrade_downgrade_upgrade_round_trips(empty_db: DatabaseSettings) -> No
     assert migrate.current(empty_db) is None
 
     migrate.upgrade(empty_db)
-    assert migrate.current(empty_db) == "0005"
+    assert migrate.current(empty_db) == "0006"
     assert _tables(empty_db) == TABLES
 
     migrate.downgrade(empty_db)
@@ -33,7 +41,7 @@ def test_upgrade_downgrade_upgrade_round_trips(empty_db: DatabaseSettings) -> No
     assert _tables(empty_db) == set()
 
     migrate.upgrade(empty_db)
-    assert migrate.current(empty_db) == "0005"
+    assert migrate.current(empty_db) == "0006"
     assert _tables(empty_db) == TABLES
 
 

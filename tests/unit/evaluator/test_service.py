@@ -89,7 +89,7 @@ class TestEligibleFor:
 
 
 def decision(promote: bool, reason: str) -> Decision:
-    return Decision(promote, reason, {}, {}, McNemarResult(0, 0, 0.0, 1.0, 1.0))
+    return Decision(promote, reason, {}, {}, McNemarResult(0, 0, 0.0, 1.0, 1.0), 1.0)
 
 
 def pin(**kw: object) -> Pin:

@@ -94,7 +94,7 @@ class TestReplayBuffer:
         buf = ReplayBuffer(window_size=4, reservoir_size=0, seed=0)
         for i in range(3):
             buf.add(example(i, label=i + 1))
-        images, labels, positions = buf.training_set()
+        images, labels, positions, _ = buf.training_set()
         assert images.shape == (3, 2, 3) and images.dtype == np.float32
         assert labels.dtype == np.int64 and labels.tolist() == [1, 2, 3]
         assert images[2, 0, 0] == 2.0
