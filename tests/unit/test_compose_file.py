@@ -4,14 +4,17 @@ schema, the ARENA_* names it sets, and the rules a deployment relies on."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 import yaml
+from pydantic import SecretStr
 
-from tests.unit.settings_catalogue import known_variables
+from arena.config import DEFAULT_SECRET, StackSettings
+from tests.unit.settings_catalogue import known_variables, settings_classes
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = Path(__file__).with_name("compose") / "compose-spec.json"
@@ -64,3 +67,95 @@ def test_every_scorer_has_its_own_stable_id(compose: dict[str, Any]) -> None:
     ids = [_environment(s).get("ARENA_SCORER_SCORER_ID") for s in scorers]
     assert len(scorers) >= 2 and None not in ids and len(set(ids)) == len(ids)
     assert all("replicas" not in s.get("deploy", {}) for s in scorers)
+
+
+# -- production mode and secrets (issue 9) ------------------------------------------------
+
+ARENA_COMMANDS = ("scorer", "trainer", "evaluator")
+# Interpolated variables that may have a default: none of them is a secret.
+NOT_SECRETS: set[str] = set()
+# What the servers' images read as credentials, and the Arena settings that are credentials
+# without being SecretStr (the MinIO user).
+SERVER_SECRETS = {"POSTGRES_PASSWORD", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"}
+OTHER_ARENA_SECRETS = {"ARENA_S3_ACCESS_KEY"}
+INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:?[-?+])?([^}]*)\}")
+REQUIRED = re.compile(r"^\$\{([A-Z][A-Z0-9_]*):\?[^}]+\}$")
+
+
+def _arena_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        name: s
+        for name, s in compose["services"].items()
+        if s.get("image") == "arena:local" and name != "migrate"
+    }
+
+
+def _secret_settings() -> set[str]:
+    return {
+        f"{cls.model_config.get('env_prefix', '')}{name}".upper()
+        for cls in settings_classes()
+        for name, field in cls.model_fields.items()
+        if field.annotation is SecretStr
+    }
+
+
+def test_the_services_of_a_deployment_are_all_there(compose: dict[str, Any]) -> None:
+    names = set(compose["services"])
+    assert {"kafka", "postgres", "minio", "migrate", "trainer", "evaluator", "cli"} <= names
+    commands = {s["command"][0] for s in _arena_services(compose).values()}
+    assert set(ARENA_COMMANDS) <= commands
+
+
+def test_every_arena_container_runs_in_production_mode(compose: dict[str, Any]) -> None:
+    arena = [*_arena_services(compose).values(), compose["services"]["migrate"]]
+    modes = {_environment(s).get("ARENA_MODE") for s in arena}
+    assert modes == {"production"}
+
+
+def test_every_secret_must_be_given(compose: dict[str, Any]) -> None:
+    """No secret has a default: each is ``${VAR:?message}``, so compose stops without it."""
+    secrets = _secret_settings() | OTHER_ARENA_SECRETS | SERVER_SECRETS
+    found: dict[str, str] = {}
+    for name, service in compose["services"].items():
+        for var, value in _environment(service).items():
+            if var in secrets:
+                found[f"{name}.{var}"] = str(value)
+    not_required = {k: v for k, v in found.items() if not REQUIRED.match(v)}
+    assert not not_required, f"secrets that compose does not require: {not_required}"
+    given = {k.split(".", 1)[1] for k in found}
+    wanted = {"ARENA_DB_PASSWORD", "ARENA_S3_SECRET_KEY", "ARENA_SIGNING_KEY"}
+    assert wanted | OTHER_ARENA_SECRETS | SERVER_SECRETS <= given
+
+
+def test_only_non_secrets_have_defaults() -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert DEFAULT_SECRET not in text
+    with_default = {m[1] for m in INTERPOLATION.finditer(text) if m[2] != ":?"}
+    assert with_default <= NOT_SECRETS, with_default
+
+
+def test_env_example_names_every_required_variable_with_no_value() -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    required = {m[1] for m in INTERPOLATION.finditer(text) if m[2] == ":?"}
+    example: dict[str, str] = {}
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            example[key] = value
+    assert set(example) == required
+    assert not any(example.values()), "placeholders only: an unedited copy must not start"
+    ignored = (ROOT / ".gitignore").read_text().splitlines()
+    assert ".env" in ignored and ".env" in (ROOT / ".dockerignore").read_text().splitlines()
+
+
+# -- MinIO ----------------------------------------------------------------------------------
+
+
+def test_minio_is_built_at_the_native_stacks_pin(compose: dict[str, Any]) -> None:
+    minio = compose["services"]["minio"]
+    assert minio["build"]["args"]["MINIO_VERSION"] == StackSettings().minio_version
+    assert StackSettings().minio_version in minio["image"]
+    dockerfile = (ROOT / minio["build"]["context"] / "Dockerfile").read_text()
+    assert 'go install "github.com/minio/minio@${MINIO_VERSION}"' in dockerfile
+    images = [s.get("image", "") for s in compose["services"].values()]
+    assert not [i for i in images if i.startswith("minio/")]  # gone from Docker Hub
