@@ -71,13 +71,13 @@ def test_every_scorer_has_its_own_stable_id(compose: dict[str, Any]) -> None:
 
 # -- production mode and secrets (issue 9) ------------------------------------------------
 
-ARENA_COMMANDS = ("scorer", "trainer", "evaluator")
+ARENA_COMMANDS = ("scorer", "trainer", "evaluator", "api", "watch")
 # Interpolated variables that may have a default: none of them is a secret.
-NOT_SECRETS: set[str] = set()
+NOT_SECRETS = {"DRONE_DIR", "DRONE_SOURCE"}
 # What the servers' images read as credentials, and the Arena settings that are credentials
-# without being SecretStr (the MinIO user).
+# without being SecretStr (the MinIO user, the API's token hashes).
 SERVER_SECRETS = {"POSTGRES_PASSWORD", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"}
-OTHER_ARENA_SECRETS = {"ARENA_S3_ACCESS_KEY"}
+OTHER_ARENA_SECRETS = {"ARENA_S3_ACCESS_KEY", "ARENA_API_TOKENS"}
 INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:?[-?+])?([^}]*)\}")
 REQUIRED = re.compile(r"^\$\{([A-Z][A-Z0-9_]*):\?[^}]+\}$")
 
@@ -102,6 +102,7 @@ def _secret_settings() -> set[str]:
 def test_the_services_of_a_deployment_are_all_there(compose: dict[str, Any]) -> None:
     names = set(compose["services"])
     assert {"kafka", "postgres", "minio", "migrate", "trainer", "evaluator", "cli"} <= names
+    assert {"api", "watch"} <= names
     commands = {s["command"][0] for s in _arena_services(compose).values()}
     assert set(ARENA_COMMANDS) <= commands
 
@@ -148,7 +149,7 @@ def test_env_example_names_every_required_variable_with_no_value() -> None:
     assert ".env" in ignored and ".env" in (ROOT / ".dockerignore").read_text().splitlines()
 
 
-# -- MinIO ----------------------------------------------------------------------------------
+# -- MinIO, the drone folder ----------------------------------------------------------------
 
 
 def test_minio_is_built_at_the_native_stacks_pin(compose: dict[str, Any]) -> None:
@@ -159,3 +160,39 @@ def test_minio_is_built_at_the_native_stacks_pin(compose: dict[str, Any]) -> Non
     assert 'go install "github.com/minio/minio@${MINIO_VERSION}"' in dockerfile
     images = [s.get("image", "") for s in compose["services"].values()]
     assert not [i for i in images if i.startswith("minio/")]  # gone from Docker Hub
+
+
+def _mounts(service: dict[str, Any]) -> dict[str, str]:
+    """container path -> the short-syntax volume entry mounted there (``SOURCE:PATH[:MODE]``,
+    the source possibly ``${VAR:-default}``)."""
+    return {INTERPOLATION.sub("", str(v)).split(":")[1]: str(v) for v in service["volumes"]}
+
+
+def test_the_services_that_read_file_references_see_the_drone_folder(
+    compose: dict[str, Any],
+) -> None:
+    readers = {
+        name: s
+        for name, s in _arena_services(compose).items()
+        if s["command"][0] in ("scorer", "trainer", "evaluator")
+    }
+    assert len(readers) >= 4
+    for name, service in readers.items():
+        root = _environment(service).get("ARENA_IMAGES_ROOT")
+        assert root, name
+        mount = _mounts(service).get(root)
+        assert mount and mount.endswith(":ro"), f"{name}: {root} is not mounted read-only"
+
+
+def test_watch_publishes_the_same_folder_and_keeps_its_ledger_outside_it(
+    compose: dict[str, Any],
+) -> None:
+    watch = compose["services"]["watch"]
+    command = watch["command"]
+    assert command[0] == "watch"
+    folder, ledger = command[1], command[command.index("--ledger") + 1]
+    scorer_mounts = _mounts(compose["services"]["scorer-1"])
+    assert _mounts(watch)[folder] == scorer_mounts[folder]
+    ledger_dir = str(Path(ledger).parent)
+    named = _mounts(watch)[ledger_dir].split(":")[0]
+    assert named in compose["volumes"], "the ledger must live on a volume of its own"
