@@ -77,6 +77,7 @@ NOT_SECRETS = {"DRONE_DIR", "DRONE_SOURCE"}
 # What the servers' images read as credentials, and the Arena settings that are credentials
 # without being SecretStr (the MinIO user, the API's token hashes).
 SERVER_SECRETS = {"POSTGRES_PASSWORD", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"}
+SERVER_SECRETS |= {"GF_SECURITY_ADMIN_PASSWORD"}
 OTHER_ARENA_SECRETS = {"ARENA_S3_ACCESS_KEY", "ARENA_API_TOKENS"}
 INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:?[-?+])?([^}]*)\}")
 REQUIRED = re.compile(r"^\$\{([A-Z][A-Z0-9_]*):\?[^}]+\}$")
@@ -102,7 +103,7 @@ def _secret_settings() -> set[str]:
 def test_the_services_of_a_deployment_are_all_there(compose: dict[str, Any]) -> None:
     names = set(compose["services"])
     assert {"kafka", "postgres", "minio", "migrate", "trainer", "evaluator", "cli"} <= names
-    assert {"api", "watch"} <= names
+    assert {"api", "watch", "prometheus", "grafana"} <= names
     commands = {s["command"][0] for s in _arena_services(compose).values()}
     assert set(ARENA_COMMANDS) <= commands
 
