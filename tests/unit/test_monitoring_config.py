@@ -190,12 +190,13 @@ def test_grafana_is_provisioned_with_prometheus_and_the_dashboard(
 ) -> None:
     grafana = compose["services"]["grafana"]
     mounts = _mounted(grafana)
-    provisioning = ROOT / mounts["/etc/grafana/provisioning"]
-    source = _yaml(provisioning / "datasources" / "prometheus.yml")["datasources"][0]
+    provisioning = "/etc/grafana/provisioning"
+    datasources = ROOT / mounts[f"{provisioning}/datasources"]
+    source = _yaml(datasources / "prometheus.yml")["datasources"][0]
     host, port = source["url"].removeprefix("http://").split(":")
     assert host == "prometheus" and host in compose["services"]
     assert any(str(p).endswith(f":{port}") for p in compose["services"][host]["ports"])
-    provider = _yaml(provisioning / "dashboards" / "arena.yml")["providers"][0]
+    provider = _yaml(ROOT / mounts[f"{provisioning}/dashboards"] / "arena.yml")["providers"][0]
     dashboards = {t: s for t, s in mounts.items() if t.startswith(provider["options"]["path"])}
     assert list(dashboards.values()) == ["./docs/grafana-dashboard.json"]
     variable = json.loads(DASHBOARD.read_text())["templating"]["list"][0]
