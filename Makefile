@@ -6,8 +6,17 @@ ARENA_CACHE ?= $(HOME)/.cache/arena
 VENV ?= $(ARENA_CACHE)/venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.arena-stamp
-# Reinstall when the dependencies change or when another clone owns the editable install.
-WANT_STAMP := $(shell cat pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)-$(CURDIR)
+# Reinstall when the dependencies change (pyproject.toml or the lock) or when another clone
+# owns the editable install.
+WANT_STAMP := $(shell cat pyproject.toml requirements.lock 2>/dev/null | sha256sum | cut -c1-16)-$(CURDIR)
+# requirements.lock: every runtime and dev dependency pinned with its hashes (this venv);
+# requirements-runtime.lock: the runtime ones only, at the same pins (the Docker image). Both
+# are resolved by uv for the Python and platform of the Dockerfile and of CI (`make lock`).
+UV_VERSION := 0.13.8
+UV_VENV := $(ARENA_CACHE)/uv-$(UV_VERSION)
+UV_COMPILE = UV_CACHE_DIR=$(ARENA_CACHE)/uv-cache $(UV_VENV)/bin/uv pip compile pyproject.toml \
+  --generate-hashes --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
+  --custom-compile-command 'make lock' --quiet
 ARENA := $(VENV)/bin/arena
 PYTEST_INTEGRATION_ARGS ?=
 
@@ -15,13 +24,13 @@ export ARENA_STACK_CACHE_DIR ?= $(ARENA_CACHE)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help venv browser stack-up stack-down stack-status db-upgrade demo test test-unit test-integration \
+.PHONY: help venv lock browser stack-up stack-down stack-status db-upgrade demo test test-unit test-integration \
         bench bench-smoke lint fmt clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-venv: ## Create or update the cached virtualenv (python >= 3.11) and install arena into it
+venv: ## Create or update the cached virtualenv (python >= 3.11): requirements.lock, then arena
 	@if [ "$$(cat $(STAMP) 2>/dev/null)" != "$(WANT_STAMP)" ]; then \
 	  set -e; \
 	  command -v python3 >/dev/null || { echo "error: python3 (>= 3.11) is required" >&2; exit 2; }; \
@@ -29,10 +38,16 @@ venv: ## Create or update the cached virtualenv (python >= 3.11) and install are
 	  [ -x $(PY) ] || python3 -m venv $(VENV); \
 	  start=$$(date +%s); \
 	  $(PY) -m pip install -q --upgrade pip; \
-	  $(PY) -m pip install -q -e '.[dev]'; \
+	  $(PY) -m pip install -q --require-hashes -r requirements.lock; \
+	  $(PY) -m pip install -q --no-deps --no-build-isolation -e .; \
 	  echo "$(WANT_STAMP)" > $(STAMP); \
 	  echo "virtualenv ready in $$(( $$(date +%s) - start )) s: $(VENV)"; \
 	fi
+
+lock: ## Re-resolve the hashed lock files from pyproject.toml (keeps the pins they have; UPGRADE=1: the newest)
+	@[ -x $(UV_VENV)/bin/uv ] || { python3 -m venv $(UV_VENV) && $(UV_VENV)/bin/pip install -q uv==$(UV_VERSION); }
+	$(UV_COMPILE) --extra dev $(if $(UPGRADE),--upgrade) -o requirements.lock
+	$(UV_COMPILE) -c requirements.lock -o requirements-runtime.lock
 
 stack-up: venv ## Start Kafka (KRaft), PostgreSQL and MinIO natively, installing them on first use
 	$(ARENA) stack up
