@@ -25,7 +25,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED := 1
 
 .PHONY: help venv lock browser stack-up stack-down stack-status db-upgrade demo test test-unit test-integration \
-        bench bench-smoke lint fmt clean
+        bench bench-smoke learn-bench learn-bench-smoke lint fmt clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -64,11 +64,12 @@ db-upgrade: stack-up ## Apply the registry migrations
 demo: db-upgrade ## The main job: the drift demo on real MNIST images (writes out/demo/)
 	$(ARENA) demo
 
-test: venv ## Lint, unit tests, integration tests against the real stack, reduced chaos scenarios
+test: venv ## Lint, unit tests, integration tests against the real stack, reduced chaos scenarios, learn-bench smoke
 	$(MAKE) lint
 	$(MAKE) test-unit
 	$(MAKE) test-integration
 	$(MAKE) chaos-reduced
+	$(MAKE) learn-bench-smoke
 
 test-unit: venv ## Fast tests, no network
 	$(PY) -m pytest tests/unit -q
@@ -87,6 +88,12 @@ bench: db-upgrade ## Measure everything in one run: bench/results.json and docs/
 
 bench-smoke: db-upgrade ## A tiny run of the benchmark harness (proves it works; not a timing)
 	$(PY) -m bench.run --smoke
+
+learn-bench: db-upgrade ## Drift recovery over 5 drifts x 3 seeds and an A/A run: bench/learning.json, docs/LEARNING.md
+	$(PY) -m bench.learning
+
+learn-bench-smoke: db-upgrade ## A tiny run of the learning benchmark (proves it works; not a measurement)
+	$(PY) -m bench.learning --smoke
 
 .PHONY: chaos chaos-reduced
 chaos: venv ## Fault-injection scenarios on a stack of their own: out/chaos/report.json, docs/RELIABILITY.md

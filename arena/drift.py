@@ -48,9 +48,10 @@ class Detection:
     position: EventPosition  # the last event seen when it fired
 
     def starts_at(self, position: EventPosition) -> bool:
-        """Whether ``position`` is at or after this drift's boundary (post-drift)."""
+        """Whether ``position`` is at or after this drift's boundary (post-drift); events of
+        a partition the detector saw nothing of since the change count as post-drift."""
         first = self.boundary.get((position.topic, position.partition))
-        return first is not None and position.offset >= first
+        return first is None or position.offset >= first
 
 
 def input_statistics(images: NDArray[np.float32]) -> NDArray[np.float64]:

@@ -31,6 +31,7 @@ from evaluator.rounds import ACTOR, Evaluator, EvaluatorHandle
 from storage.artifacts import ArtifactStore
 from storage.db import make_engine
 from storage.decisions import Decisions
+from storage.drift_log import DriftLog
 from storage.probations import Probations
 from storage.registry import Registry
 
@@ -56,7 +57,13 @@ def run_evaluator(
         control = ControlPlane(Registry(engine), store, producer, kafka, notifier)
         _reconcile_at_start(control)
         evaluator = Evaluator(
-            settings, control, store, handle, Probations(engine), Decisions(engine)
+            settings,
+            control,
+            store,
+            handle,
+            Probations(engine),
+            Decisions(engine),
+            DriftLog(engine),
         )
         joiner = LabelJoiner(settings.labels.join_ttl_s, settings.labels.join_capacity)
         # At-most-once is right here: the window only needs recent events, not every one.

@@ -38,11 +38,13 @@ from storage.decisions import Decisions
 from storage.domain import (
     ChallengerDecision,
     DecisionOutcome,
+    DriftRecord,
     Evaluation,
     ModelVersion,
     ProbationOutcome,
     VersionStatus,
 )
+from storage.drift_log import DriftLog
 from storage.errors import ChampionChanged
 from storage.model_loader import ModelLoader
 from storage.probations import Probations
@@ -86,6 +88,7 @@ class Evaluator:
         handle: EvaluatorHandle,
         probations: Probations,
         decisions: Decisions,
+        drift_log: DriftLog | None = None,
     ) -> None:
         cfg = settings.evaluator
         self.cfg = cfg
@@ -103,6 +106,8 @@ class Evaluator:
         )
         self.trial: Trial | None = None
         self.shadow = ShadowSample(cfg.shadow_sample)
+        self.drift_log = drift_log
+        self.drift: DriftRecord | None = None  # the latest drift the trainer detected
         self.probations = probations
         self.decisions = decisions
         self.handle = handle
@@ -152,6 +157,7 @@ class Evaluator:
             return
         metrics.champion_version.set(champion.id)
         now = datetime.now(UTC)
+        self._follow_drift()
         self._record_champion(champion, now)
         if self.probation is not None:
             self._check_probation(champion)
@@ -163,6 +169,35 @@ class Evaluator:
         self._window_start = now
         metrics.probation_open.set(0 if self.probation is None else 1)
         metrics.probation_labels.set(0 if self.probation is None else len(self.probation.monitor))
+
+    def _follow_drift(self) -> None:
+        """After a detected drift, judge challengers on post-drift events only.
+
+        Evidence gathered on a mix of the old and the new distribution says little about
+        the new one (a challenger fit to the new one loses on old events), so a new drift
+        also restarts the trial in progress. The restart is triggered by the detector, not
+        by the trial's own numbers, so the test's guarantee holds for the new trial.
+        """
+        if self.drift_log is None:
+            return
+        latest = self.drift_log.recent(limit=1)
+        if not latest or (self.drift is not None and latest[0].id == self.drift.id):
+            return
+        self.drift = latest[0]
+        if self.trial is not None:
+            log.info(
+                "drift detected (%s): the trial of v%d restarts on post-drift events",
+                self.drift.detector,
+                self.trial.challenger_id,
+            )
+            self.trial = None
+
+    def _after_drift(self, example: LabeledExample) -> bool:
+        if self.drift is None:
+            return True
+        pos = example.position
+        first = self.drift.boundary.get(f"{pos.topic}:{pos.partition}")
+        return first is None or pos.offset >= first  # a partition it did not see: current
 
     def _announce_expired_pin(self) -> None:
         """A pin that lapses on its own (``--until``) sends no event; tell the scorers here."""
@@ -223,7 +258,7 @@ class Evaluator:
         if trial is None or (trial.champion_id, trial.challenger_id) != pair:
             trial = self.trial = Trial(champion.id, challenger.id, N_CLASSES)
         selection = self.window.eligible_for(challenger, self.holdout, also_trained=[champion])
-        fresh = trial.unseen(selection.examples)
+        fresh = [e for e in trial.unseen(selection.examples) if self._after_drift(e)]
         if fresh:
             images = np.stack([e.image for e in fresh], dtype=np.float32)
             trial.add(

@@ -32,6 +32,7 @@ class Registry:
     """Model versions, their score history, champion changes and pins."""
 
     def __init__(self, engine: Engine) -> None:
+        self.engine = engine  # for the repositories that share it (decisions, drift log)
         self._sessions = session_factory(engine)
 
     def register_version(

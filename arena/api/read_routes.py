@@ -1,4 +1,5 @@
-"""``GET /api/v1/...``: versions, history, audit log, pins, decisions, fleet (role viewer)."""
+"""``GET /api/v1/...``: versions, history, audit log, pins, decisions, drift detections, fleet
+(role viewer)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from arena.api import views
 from arena.api.console import Console
 from storage.domain import DecisionOutcome, ModelVersion, VersionStatus
+from storage.drift_log import DriftLog
 
 _CSV_FIELDS = (
     "id", "version_id", "metric", "value", "sample_count", "role",
@@ -108,6 +110,17 @@ def read_router(console: Console) -> APIRouter:
         """Every challenger decision, newest first: outcome, reason, both models' metrics on
         the same events, McNemar's discordant counts and one-sided p-value."""
         found = console.decisions.recent(challenger_version=version, outcome=outcome, limit=limit)
+        return views.plain(found)  # type: ignore[no-any-return]
+
+    @router.get("/drift")
+    def drift(
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: Annotated[int, Query(ge=1, le=1_000)] = 100,
+    ) -> list[dict[str, Any]]:
+        """Drift detections, newest first: detector, the statistic before and after the
+        change, the event it fired at, the first post-drift offset per partition."""
+        found = DriftLog(registry.engine).recent(since=since, until=until, limit=limit)
         return views.plain(found)  # type: ignore[no-any-return]
 
     @router.get("/fleet")

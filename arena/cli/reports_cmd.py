@@ -1,8 +1,9 @@
-"""Analysts: ``arena models | history``, as a table, JSON or CSV."""
+"""Analysts: ``arena models | history`` (with drift detections), as a table, JSON or CSV."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,7 @@ from arena.cli.ops_cmd import control_plane
 from arena.cli.output import OutputFormat, echo_csv, echo_json
 
 if TYPE_CHECKING:
-    from storage.domain import ModelVersion
+    from storage.domain import DriftRecord, ModelVersion
     from storage.registry import Registry
 
 console = Console()
@@ -109,10 +110,22 @@ def register(app: typer.Typer) -> None:
         ),
         limit: int = typer.Option(50, "--limit", min=1),
         fmt: OutputFormat = typer.Option(OutputFormat.table, "--format"),
+        drift: bool = typer.Option(
+            False, "--drift", help="The drift detections in the range instead of the scores."
+        ),
     ) -> None:
         """The score history (metric per version per window): the most recent --limit points
-        in the time range, in time order."""
+        in the time range, in time order. The table also lists the drift detections of the
+        range; --drift lists only those (in any format)."""
+        from storage.drift_log import DriftLog
+
         with control_plane() as control:
+            detections = DriftLog(control.registry.engine).recent(
+                since=since, until=until, limit=limit
+            )
+            if drift:
+                _print_drifts(list(reversed(detections)), fmt)
+                return
             rows = control.registry.history(
                 version_id=version, metric=metric or None, since=since, until=until, limit=limit
             )
@@ -139,3 +152,41 @@ def register(app: typer.Typer) -> None:
                     str(e.sample_count),
                 )
             console.print(table)
+            if detections:
+                _print_drifts(list(reversed(detections)), fmt)
+
+
+_DRIFT_FIELDS = (
+    "id", "detected_at", "detector", "statistic", "value_before", "value_after", "labeled",
+    "event_topic", "event_partition", "event_offset", "boundary", "champion_version",
+)  # fmt: skip
+
+
+def _print_drifts(detections: list[DriftRecord], fmt: OutputFormat) -> None:
+    """Drift detections, oldest first."""
+    records = [
+        {
+            k: (v.isoformat() if isinstance(v, datetime) else v)
+            for k, v in dataclasses.asdict(d).items()
+        }
+        for d in detections
+    ]
+    if fmt is OutputFormat.json:
+        echo_json(records)
+        return
+    if fmt is OutputFormat.csv:
+        echo_csv([r | {"boundary": json.dumps(r["boundary"])} for r in records], _DRIFT_FIELDS)
+        return
+    table = Table(
+        "detected at", "detector", "before", "after", "event", "champion", title="drift detections"
+    )
+    for d in detections:
+        table.add_row(
+            d.detected_at.strftime("%Y-%m-%d %H:%M:%S") if d.detected_at else "",
+            d.detector,
+            f"{d.value_before:.4g}",
+            f"{d.value_after:.4g}",
+            f"{d.event_topic}:{d.event_partition}@{d.event_offset}",
+            "" if d.champion_version is None else str(d.champion_version),
+        )
+    console.print(table)

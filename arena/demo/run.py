@@ -25,7 +25,7 @@ from arena.demo.dashboard import start_dashboard
 from arena.demo.fleet import Fleet
 from arena.demo.report import summarize, write
 from arena.demo.stream import NO_DRIFT, StreamPlan, build_stream, publish
-from arena.deployment import isolated_deployment
+from arena.deployment import QUICK_LOOP, isolated_deployment
 from arena.errors import ArenaError
 from arena.signing import ArtifactSigner
 from storage import migrate
@@ -47,16 +47,23 @@ class DemoConfig:
     out_dir: Path = Path("out/demo")
     database: str = "arena_demo"
     drain_timeout_s: float = 120.0
+    tuning: dict[str, dict[str, Any]] = field(default_factory=dict)  # over QUICK_LOOP
 
 
-def demo_settings(base: Settings, run_id: str, database: str) -> Settings:
-    """Topics of their own per run and a database of its own, so runs never mix."""
-    return isolated_deployment(base, f"arena.demo-{run_id}", database)
+def demo_settings(
+    base: Settings, run_id: str, database: str, tuning: dict[str, dict[str, Any]] | None = None
+) -> Settings:
+    """Topics of their own per run and a database of its own, so runs never mix; the
+    learning loop at ``QUICK_LOOP``'s pace, with ``tuning``'s settings over it."""
+    merged = {k: dict(v) for k, v in QUICK_LOOP.items()}
+    for section, values in (tuning or {}).items():
+        merged.setdefault(section, {}).update(values)
+    return isolated_deployment(base, f"arena.demo-{run_id}", database, merged)
 
 
 def run_demo(base: Settings, config: DemoConfig) -> dict[str, Any]:
     started = time.monotonic()
-    settings = demo_settings(base, uuid.uuid4().hex[:8], config.database)
+    settings = demo_settings(base, uuid.uuid4().hex[:8], config.database, config.tuning)
     migrate.recreate(settings.db)
     ensure_topics(settings.kafka, default_topics(settings.kafka))
     console.print(
