@@ -5,7 +5,8 @@ with an automatic rollback when it turns out worse.
 A challenger's trial runs over several rounds: each round adds the fresh labeled events
 that arrived since, and the sequential test (``evaluator.sequential``) may stop it at any
 round without raising the false-promotion rate. A newer candidate waits until the trial in
-progress is decided, or supersedes it once the trial has ``min_samples`` events. Meanwhile
+progress is decided, or supersedes it once the trial has ``supersede_after`` events (a
+small gain needs a few hundred events to show; a large one shows in the first look). Meanwhile
 both models score live unlabeled events in the shadow (``evaluator.shadow``).
 """
 
@@ -266,7 +267,9 @@ class Evaluator:
                 self.models.model(champion).predict_proba(images),
                 self.models.model(challenger).predict_proba(images),
             )
-        superseded = self._newer_candidate_than(challenger) and len(trial) >= self.cfg.min_samples
+        superseded = len(trial) >= max(
+            self.cfg.min_samples, self.cfg.supersede_after
+        ) and self._newer_candidate_than(challenger)
         decision = self.policy.judge(
             trial.labels(),
             trial.champion_proba(),

@@ -131,3 +131,60 @@ def test_a_a_false_promotions_at_most_one_percent() -> None:
 def test_a_a_false_promotions_bounded_by_significance_at_defaults() -> None:
     # At significance 0.05 the rate is about 4%: the margin adds little, the test does the work.
     assert a_a_promotion_rate(POLICY, trials=500, seed=42) <= 0.05
+
+
+class TestJudge:
+    """The sequential rule the evaluator applies at every round."""
+
+    POLICY = PromotionPolicy(
+        min_samples=60, min_margin=0.01, significance=0.01, max_recall_drop=0.2, max_samples=400
+    )
+
+    @staticmethod
+    def judged(both: int, b: int, c: int, neither: int, *, final: bool = False) -> object:
+        from evaluator.sequential import SequentialTest
+
+        y, champ, chall = table(both, b, c, neither)
+        order = np.random.default_rng(0).permutation(len(y))  # as events arrive: mixed
+        y, champ, chall = y[order], champ[order], chall[order]
+        test = SequentialTest()
+        for p_champ, p_chall, label in zip(champ, chall, y, strict=True):
+            test.add(int(p_champ.argmax()) == label, int(p_chall.argmax()) == label)
+        return TestJudge.POLICY.judge(y, champ, chall, N_CLASSES, test, final=final)
+
+    def test_waits_below_min_samples_even_when_clear(self) -> None:
+        assert self.judged(10, 0, 40, 0) is None
+
+    def test_promotes_a_clearly_better_challenger_at_its_first_look(self) -> None:
+        d = self.judged(20, 1, 40, 0)
+        assert d is not None and d.promote and "always-valid p=" in d.reason  # type: ignore[attr-defined]
+
+    def test_rejects_a_clearly_worse_one_early(self) -> None:
+        d = self.judged(30, 40, 1, 0)
+        assert d is not None and not d.promote and d.reason.startswith("worse")  # type: ignore[attr-defined]
+
+    def test_an_undecided_trial_waits_then_is_rejected_at_max_samples(self) -> None:
+        assert self.judged(100, 10, 12, 0) is None
+        d = self.judged(370, 14, 16, 0)
+        assert d is not None and not d.promote and "not significant" in d.reason  # type: ignore[attr-defined]
+
+    def test_final_ends_an_undecided_trial(self) -> None:
+        d = self.judged(100, 10, 12, 0, final=True)
+        assert d is not None and not d.promote  # type: ignore[attr-defined]
+
+    def test_a_broken_champions_favourite_class_is_no_recall_to_lose(self) -> None:
+        # The champion calls everything 2 (recall of 2 = 1.0, precision 0.1); the challenger
+        # is right on 80 % and misses every 2: that is no collapse of a class the champion
+        # knew, and the challenger is promoted.
+        y = np.arange(300) % N_CLASSES
+        champ = proba_of(np.full(300, 2))
+        chall_pred = np.where(np.arange(300) % 5 == 0, (y + 1) % N_CLASSES, y)
+        chall_pred[y == 2] = 3
+        chall = proba_of(chall_pred)
+        from evaluator.sequential import SequentialTest
+
+        test = SequentialTest()
+        for label, a, b in zip(y, champ.argmax(1), chall.argmax(1), strict=True):
+            test.add(a == label, b == label)
+        d = self.POLICY.judge(y, champ, chall, N_CLASSES, test)
+        assert d is not None and d.promote, d

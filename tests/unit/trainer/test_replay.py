@@ -5,6 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
+from arena.drift import Detection
 from arena.join import EventPosition, LabeledExample
 from storage.domain import OffsetRange
 from trainer.replay import ReplayBuffer, TrainingLineage
@@ -161,3 +162,51 @@ class TestReplayBuffer:
             ReplayBuffer(window_size=0, reservoir_size=1, seed=0)
         with pytest.raises(ValueError):
             ReplayBuffer(window_size=1, reservoir_size=-1, seed=0)
+
+
+class TestDriftWindow:
+    @staticmethod
+    def drift_at(offset: int) -> Detection:
+        return Detection(
+            detector="adwin:input_mean",
+            statistic="input_mean",
+            before=0.1,
+            after=0.9,
+            labeled=False,
+            boundary={(T, 0): offset},
+            samples_since_change=10,
+            position=EventPosition(T, 0, offset + 10),
+        )
+
+    def test_the_window_keeps_only_post_drift_examples(self) -> None:
+        buf = ReplayBuffer(window_size=100, reservoir_size=100, seed=0, replay_fraction=0.5)
+        for i in range(50):
+            buf.add(example(i))
+        buf.begin_drift(self.drift_at(40))
+        assert buf.recovering and buf.post_drift == 10
+        buf.add(example(12))  # a late label of a pre-drift photo
+        assert buf.post_drift == 10
+        for i in range(50, 150):
+            buf.add(example(i))
+        # 110 post-drift examples filled the window of 100: the recovery is over.
+        assert not buf.recovering and buf.post_drift == 0
+
+    def test_a_recovery_training_set_is_the_window_plus_a_capped_replay_sample(self) -> None:
+        buf = ReplayBuffer(window_size=1_000, reservoir_size=500, seed=0, replay_fraction=0.5)
+        for i in range(400):
+            buf.add(example(i))
+        buf.begin_drift(self.drift_at(300))
+        ts = buf.training_set()
+        offsets = [p.offset for p in ts.positions]
+        post = [o for o in offsets if o >= 300]
+        assert sorted(post) == list(range(300, 400)) and ts.post_drift == 100
+        assert len(offsets) - len(post) == 50  # half of 100, from the 300 older ones
+        assert len(set(offsets)) == len(offsets)
+
+    def test_the_replay_sample_has_a_floor(self) -> None:
+        buf = ReplayBuffer(window_size=1_000, reservoir_size=500, seed=0, replay_fraction=0.1)
+        for i in range(200):
+            buf.add(example(i))
+        buf.begin_drift(self.drift_at(190))
+        ts = buf.training_set()
+        assert len(ts.labels) == 10 + ReplayBuffer.REPLAY_FLOOR

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from arena.drift import Detection
 from arena.holdout import is_holdout
 from arena.join import EventPosition, LabeledExample
 from trainer.replay import ReplayBuffer
@@ -87,3 +88,55 @@ def test_intake_not_due_returns_none() -> None:
     intake.offer(example(1))
     assert intake.take_if_due() is None
     assert trigger.new_labels == 1
+
+
+class TestRecoveryCadence:
+    @staticmethod
+    def intake(buf: ReplayBuffer) -> TrainingIntake:
+        from trainer.service import RecoveryCadence
+
+        trigger = FineTuneTrigger(every_labels=1_000, interval_s=0, clock=FakeClock())
+        return TrainingIntake(buf, trigger, 0, RecoveryCadence(20, 10, cooldown_labels=50))
+
+    @staticmethod
+    def drift(offset: int) -> Detection:
+        return Detection(
+            "adwin:input_mean", "input_mean", 0.1, 0.9, False, {("t", 0): offset}, 5,
+            EventPosition("t", 0, offset),
+        )  # fmt: skip
+
+    @staticmethod
+    def ex(i: int) -> LabeledExample:
+        return LabeledExample(f"e{i}", EventPosition("t", 0, i), np.zeros((2, 2)), i % 10)
+
+    def test_fine_tunes_at_once_on_post_drift_examples_then_at_the_faster_cadence(self) -> None:
+        buf = ReplayBuffer(window_size=500, reservoir_size=100, seed=0)
+        intake = self.intake(buf)
+        for i in range(100):
+            intake.offer(self.ex(i))
+        assert intake.on_drift(self.drift(100))
+        for i in range(100, 119):
+            intake.offer(self.ex(i))
+            assert intake.take_if_due() is None  # fewer than 20 post-drift examples
+        intake.offer(self.ex(119))
+        first = intake.take_if_due()
+        assert first is not None and first.post_drift == 20
+        for i in range(120, 129):
+            intake.offer(self.ex(i))
+            assert intake.take_if_due() is None
+        intake.offer(self.ex(129))
+        second = intake.take_if_due()
+        assert second is not None and second.post_drift == 30
+
+    def test_another_detectors_alarm_of_the_same_drift_changes_nothing(self) -> None:
+        buf = ReplayBuffer(window_size=500, reservoir_size=100, seed=0)
+        intake = self.intake(buf)
+        assert intake.on_drift(self.drift(0))
+        for i in range(30):
+            intake.offer(self.ex(i))
+        assert not intake.on_drift(self.drift(25))  # within the cooldown of 50 labels
+        assert buf.post_drift == 30
+        for i in range(30, 60):
+            intake.offer(self.ex(i))
+        assert intake.on_drift(self.drift(55)) and buf.post_drift == 5
+        assert intake.drifts == 2
