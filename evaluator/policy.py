@@ -81,12 +81,7 @@ class PromotionPolicy:
         n = y.shape[0]
         if n < self.min_samples and not final:
             return None
-        champ = classification_metrics(y, champion_proba, n_classes)
-        chall = classification_metrics(y, challenger_proba, n_classes)
-        paired = mcnemar(
-            np.asarray(champion_proba).argmax(axis=1) == y,
-            np.asarray(challenger_proba).argmax(axis=1) == y,
-        )
+        champ, chall, paired = _compare(y, champion_proba, challenger_proba, n_classes)
 
         def verdict(promote: bool, reason: str) -> Decision:
             return Decision(promote, reason, champ, chall, paired, test.p_better)
@@ -129,12 +124,7 @@ class PromotionPolicy:
     ) -> Decision:
         """Compare champion and challenger on the same labeled events."""
         y = np.asarray(y_true, dtype=np.int64)
-        champ = classification_metrics(y, champion_proba, n_classes)
-        chall = classification_metrics(y, challenger_proba, n_classes)
-        test = mcnemar(
-            np.asarray(champion_proba).argmax(axis=1) == y,
-            np.asarray(challenger_proba).argmax(axis=1) == y,
-        )
+        champ, chall, test = _compare(y, champion_proba, challenger_proba, n_classes)
 
         def verdict(promote: bool, reason: str) -> Decision:
             return Decision(promote, reason, champ, chall, test, test.one_sided_p)
@@ -177,3 +167,16 @@ class PromotionPolicy:
             if before - after > worst_drop:
                 worst, worst_drop = (int(k), before, after), before - after
         return worst
+
+
+def _compare(
+    y: NDArray[np.int64], champion_proba: ArrayLike, challenger_proba: ArrayLike, n_classes: int
+) -> tuple[dict[str, float], dict[str, float], McNemarResult]:
+    """Both models' metrics on the same events, and McNemar's paired counts."""
+    champ = classification_metrics(y, champion_proba, n_classes)
+    chall = classification_metrics(y, challenger_proba, n_classes)
+    paired = mcnemar(
+        np.asarray(champion_proba).argmax(axis=1) == y,
+        np.asarray(challenger_proba).argmax(axis=1) == y,
+    )
+    return champ, chall, paired

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, select
 
-from storage.db import session_factory
+from storage.db import append, session_factory
 from storage.domain import ChallengerDecision, DecisionOutcome
 from storage.orm import DecisionRow
 
@@ -17,12 +17,7 @@ class Decisions:
 
     def record(self, decision: ChallengerDecision) -> ChallengerDecision:
         """Append one decision; returns it with its id and time."""
-        row = DecisionRow.from_domain(decision)
-        with self._sessions.begin() as session:
-            session.add(row)
-            session.flush()
-            session.refresh(row)
-            return row.to_domain()
+        return append(self._sessions, DecisionRow.from_domain(decision))
 
     def recent(
         self,

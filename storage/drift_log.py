@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, select
 
-from storage.db import session_factory
+from storage.db import append, session_factory
 from storage.domain import DriftRecord
 from storage.orm import DriftDetectionRow
 
@@ -19,12 +19,7 @@ class DriftLog:
 
     def record(self, detection: DriftRecord) -> DriftRecord:
         """Append one detection; returns it with its id and time."""
-        row = DriftDetectionRow.from_domain(detection)
-        with self._sessions.begin() as session:
-            session.add(row)
-            session.flush()
-            session.refresh(row)
-            return row.to_domain()
+        return append(self._sessions, DriftDetectionRow.from_domain(detection))
 
     def recent(
         self,

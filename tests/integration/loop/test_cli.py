@@ -63,6 +63,43 @@ def test_history_and_models_show_the_score_history(cli_env: Loop, models: Models
     assert table.exit_code == 0 and "keras" in table.output
 
 
+def test_history_lists_the_drift_detections(cli_env: Loop, models: Models) -> None:
+    from storage.db import make_engine
+    from storage.domain import DriftRecord
+    from storage.drift_log import DriftLog
+
+    loop = cli_env
+    champion = loop.register(models.good)
+    loop.control.promote(champion.id, reason="initial", actor="test")
+    DriftLog(make_engine(loop.settings.db)).record(
+        DriftRecord(
+            detector="adwin:input_mean",
+            statistic="input_mean",
+            value_before=0.13,
+            value_after=0.87,
+            labeled=False,
+            event_topic="arena.images",
+            event_partition=1,
+            event_offset=750,
+            boundary={"arena.images:1": 742},
+            champion_version=champion.id,
+        )
+    )
+    runner = CliRunner()
+    as_json = runner.invoke(app, ["history", "--drift", "--format", "json"])
+    assert as_json.exit_code == 0, as_json.output
+    [row] = json.loads(as_json.output)
+    assert (row["detector"], row["event_offset"], row["champion_version"]) == (
+        "adwin:input_mean",
+        750,
+        champion.id,
+    )
+    assert row["boundary"] == {"arena.images:1": 742}
+    table = runner.invoke(app, ["history"])
+    assert table.exit_code == 0 and "drift detections" in table.output
+    assert "adwin:input_mean" in table.output
+
+
 def test_pin_and_unpin_commands_write_the_audit_log(cli_env: Loop, models: Models) -> None:
     loop = cli_env
     champion = loop.register(models.good)

@@ -35,6 +35,11 @@ def test_drift_is_detected_retrained_promoted_and_recovered(
     assert summary["lost_predictions"] == 0
     assert summary["duplicate_predictions"] == 0
     assert summary["labels_until_recovery"] is not None
+    # The drift was detected (from the pixels, before its labels) and fine-tuned on soon.
+    assert plan.drift_at <= summary["drift_detected_at_event"] < plan.drift_at + 1_000
+    assert "adwin:input_mean" in summary["drift_detectors"]
+    assert summary["first_finetune_after_drift_labels"] is not None
+    assert summary["false_promotions"] == 0, summary["promotion_audit"]
     written = json.loads((tmp_path / "summary.json").read_text())
     assert written["events"] == summary["events"] == 20_000
     assert (tmp_path / "accuracy.png").stat().st_size > 10_000

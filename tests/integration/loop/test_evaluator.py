@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
+from arena.config import with_overrides
 from arena.datasets import load_mnist
 from arena.images import to_unit_float
 from arena.join import EventPosition, LabeledExample
@@ -31,20 +34,23 @@ def labeled(n: int, offset: int = 0) -> list[LabeledExample]:
     ]
 
 
-def make_evaluator(loop: Loop) -> tuple[Evaluator, EvaluatorHandle]:
+def make_evaluator(loop: Loop, **evaluator: Any) -> tuple[Evaluator, EvaluatorHandle]:
     handle = EvaluatorHandle()
     engine = make_engine(loop.settings.db)
-    evaluator = Evaluator(
-        loop.settings, loop.control, loop.store, handle, Probations(engine), Decisions(engine)
+    settings = with_overrides(loop.settings, evaluator=evaluator) if evaluator else loop.settings
+    evaluator_ = Evaluator(
+        settings, loop.control, loop.store, handle, Probations(engine), Decisions(engine)
     )
-    return evaluator, handle
+    return evaluator_, handle
 
 
 def test_identical_challenger_is_never_promoted(loop: Loop, models: Models) -> None:
     champion = loop.register(models.good)
     loop.control.promote(champion.id, reason="initial", actor="test")
     twin = loop.register(models.good.clone(), parent=champion.id)
-    evaluator, handle = make_evaluator(loop)
+    # A twin never disagrees with the champion: its trial gathers no evidence and ends,
+    # rejected, at max_samples (600 here, so one round ends it).
+    evaluator, handle = make_evaluator(loop, max_samples=600)
     for example in labeled(600):
         evaluator.add(example)
 
@@ -57,7 +63,7 @@ def test_identical_challenger_is_never_promoted(loop: Loop, models: Models) -> N
     [decision] = Decisions(make_engine(loop.settings.db)).recent()
     assert (decision.challenger_version, decision.champion_version) == (twin.id, champion.id)
     assert decision.outcome == DecisionOutcome.REJECTED
-    assert decision.sample_count == loop.settings.evaluator.min_samples
+    assert decision.sample_count == 600
     assert decision.challenger_metrics["accuracy"] == decision.champion_metrics["accuracy"]
 
 
