@@ -33,6 +33,7 @@ READS = [
     "/api/v1/promotions",
     "/api/v1/pins",
     "/api/v1/decisions",
+    "/api/v1/drift",
     "/api/v1/fleet",
     "/api/v1/versions/1",
 ]
@@ -280,6 +281,41 @@ def test_decisions_with_their_numbers(loop: Loop, client: TestClient) -> None:
     assert [d["challenger_version"] for d in rejected] == [v2.id]
     by_version = client.get(f"/api/v1/decisions?version={v3.id}", headers=as_viewer()).json()
     assert [d["outcome"] for d in by_version] == ["promoted"]
+
+
+def test_drift_detections_newest_first_in_a_time_range(loop: Loop, client: TestClient) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from storage.db import make_engine
+    from storage.domain import DriftRecord
+    from storage.drift_log import DriftLog
+
+    champion = register_stub(loop)
+    log = DriftLog(make_engine(loop.settings.db))
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    for detector, offset in [("adwin:input_mean", 700), ("adwin:champion_error", 760)]:
+        log.record(
+            DriftRecord(
+                detector=detector,
+                statistic=detector.split(":")[1],
+                value_before=0.1,
+                value_after=0.8,
+                labeled=detector.endswith("error"),
+                event_topic=loop.settings.kafka.image_topic,
+                event_partition=0,
+                event_offset=offset,
+                boundary={f"{loop.settings.kafka.image_topic}:0": 690},
+                champion_version=champion.id,
+            )
+        )
+    since = before.isoformat().replace("+00:00", "Z")
+    found = client.get(f"/api/v1/drift?since={since}", headers=as_viewer()).json()
+    assert [d["detector"] for d in found] == ["adwin:champion_error", "adwin:input_mean"]
+    assert found[1]["boundary"] == {f"{loop.settings.kafka.image_topic}:0": 690}
+    assert found[0]["champion_version"] == champion.id and found[0]["labeled"] is True
+    until = client.get(f"/api/v1/drift?until={since}", headers=as_viewer()).json()
+    assert all(datetime.fromisoformat(d["detected_at"]) < before for d in until)
+    assert client.get("/api/v1/drift?limit=0", headers=as_viewer()).status_code == 422
 
 
 def test_fleet_shows_each_scorer_and_the_lag(loop: Loop, client: TestClient) -> None:
