@@ -12,6 +12,9 @@ Who writes, who runs:
   with two trainers up exactly one runs each job (APScheduler 3 does not share a job store
   between schedulers by itself); the other takes over when the holder's connection ends.
 
+Stored jobs are signed with the deployment's signing key (``arena.signed_jobs``): a job
+someone wrote into the table without the key is refused, never unpickled.
+
 A job calls ``fire(kind, name)`` by reference (the job store keeps only the reference, so a
 restart keeps every job); it runs on a worker thread of one runner, which tells it what the
 kind does there.
@@ -28,13 +31,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
+from pydantic import SecretStr
 from sqlalchemy import Connection, Engine, text
 
 from arena.errors import ArenaError
+from arena.signed_jobs import SignedJobStore
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +80,14 @@ class Schedule:
 
 
 def _scheduler(
-    engine: Engine, service: str, handlers: Mapping[str, JobHandler] | None = None
+    engine: Engine, service: str, key: bytes, handlers: Mapping[str, JobHandler] | None = None
 ) -> BackgroundScheduler:
     def on_worker_start() -> None:
         _worker.handlers = handlers or {}
 
+    store = SignedJobStore(engine=engine, tablename=job_table(service), key=key)
     return BackgroundScheduler(
-        jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename=job_table(service))},
+        jobstores={"default": store},
         executors={"default": ThreadPoolExecutor(1, pool_kwargs={"initializer": on_worker_start})},
         timezone="UTC",
     )
@@ -101,13 +106,14 @@ def _to_schedule(service: str, job: object) -> Schedule:
 class ScheduleBook:
     """The job stores seen by operators: add, list and remove jobs; it never runs one."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, key: SecretStr) -> None:
         self._engine = engine
+        self._job_key = key.get_secret_value().encode()
 
     @contextmanager
     def _paused(self, service: str) -> Iterator[BackgroundScheduler]:
         # A paused scheduler writes to its job store and never runs a job.
-        scheduler = _scheduler(self._engine, service)
+        scheduler = _scheduler(self._engine, service, self._job_key)
         scheduler.start(paused=True)
         try:
             yield scheduler
@@ -188,6 +194,7 @@ class ScheduleRunner:
         handlers: job kind -> what it does here.
         check_s: how often leadership is checked (and taken over) and the job store re-read
             for jobs added by ``arena schedule add``.
+        key: the deployment's signing key (``ARENA_SIGNING_KEY``): stored jobs are signed.
     """
 
     def __init__(
@@ -196,13 +203,17 @@ class ScheduleRunner:
         service: str,
         handlers: Mapping[str, JobHandler],
         check_s: float = 5.0,
+        *,
+        key: SecretStr,
     ) -> None:
         self._engine = engine
         self._service = service
         self._handlers = dict(handlers)
         self._check_s = check_s
         self._key = _lock_key(service)
-        self._scheduler = _scheduler(engine, service, self._handlers)
+        self._scheduler = _scheduler(
+            engine, service, key.get_secret_value().encode(), self._handlers
+        )
         self._conn: Connection | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"{service}-schedules", daemon=True)

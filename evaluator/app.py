@@ -85,7 +85,11 @@ def run_evaluator(
             round_requested.set()  # the loop runs the round at its next batch or idle turn
 
         schedules = ScheduleRunner(
-            engine, "evaluator", {"evaluate": scheduled_round}, check_s=handle.schedule_check_s
+            engine,
+            "evaluator",
+            {"evaluate": scheduled_round},
+            check_s=handle.schedule_check_s,
+            key=settings.signing.key,
         )
         schedules.start()
         resources.callback(schedules.stop)

@@ -92,7 +92,11 @@ def run_trainer(settings: Settings, stop: StopFlag, handle: TrainerHandle | None
             trainer.retrain_requested.set()  # the loop fine-tunes at its next batch or idle turn
 
         schedules = ScheduleRunner(
-            engine, "trainer", {"retrain": scheduled_retrain}, check_s=handle.schedule_check_s
+            engine,
+            "trainer",
+            {"retrain": scheduled_retrain},
+            check_s=handle.schedule_check_s,
+            key=settings.signing.key,
         )
         schedules.start()
         resources.callback(schedules.stop)

@@ -19,7 +19,8 @@ console = Console()
 def _book() -> ScheduleBook:
     from storage.db import make_engine
 
-    return ScheduleBook(make_engine(Settings().db, pool_size=1))
+    settings = Settings()
+    return ScheduleBook(make_engine(settings.db, pool_size=1), key=settings.signing.key)
 
 
 def register(app: typer.Typer) -> None:

@@ -19,13 +19,16 @@ GET, PUT = "s3:GetObject", "s3:PutObject"
 
 
 def role_access(s3: ObjectStoreSettings) -> dict[str, dict[str, tuple[str, ...]]]:
-    """role -> bucket -> the object actions allowed there (listing comes with any access)."""
+    """role -> ``bucket`` or ``bucket/prefix`` -> the object actions allowed there (listing
+    the bucket comes with any access). The evaluator promotes, so it moves the aliases
+    (``<model bucket>/<alias prefix>/``) but writes no artifact."""
     models, images = s3.model_bucket, s3.image_bucket
+    aliases = f"{models}/{s3.alias_prefix}"
     return {
         "producer": {images: (PUT,)},
         "scorer": {models: (GET,), images: (GET,)},
         "trainer": {models: (GET, PUT), images: (GET,)},
-        "evaluator": {models: (GET,), images: (GET,)},
+        "evaluator": {models: (GET,), aliases: (PUT,), images: (GET,)},
         "operator": {models: (GET, PUT), images: (GET,)},  # arena bootstrap uploads
     }
 
@@ -33,7 +36,8 @@ def role_access(s3: ObjectStoreSettings) -> dict[str, dict[str, tuple[str, ...]]
 def policy(access: dict[str, tuple[str, ...]]) -> dict[str, Any]:
     """An IAM policy document granting ``access``."""
     statements: list[dict[str, Any]] = []
-    for bucket, actions in access.items():
+    for place, actions in access.items():
+        bucket = place.split("/", 1)[0]
         statements.append(
             {
                 "Effect": "Allow",
@@ -42,7 +46,7 @@ def policy(access: dict[str, tuple[str, ...]]) -> dict[str, Any]:
             }
         )
         statements.append(
-            {"Effect": "Allow", "Action": list(actions), "Resource": [f"arn:aws:s3:::{bucket}/*"]}
+            {"Effect": "Allow", "Action": list(actions), "Resource": [f"arn:aws:s3:::{place}/*"]}
         )
     return {"Version": "2012-10-17", "Statement": statements}
 

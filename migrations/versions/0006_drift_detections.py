@@ -76,6 +76,10 @@ def upgrade() -> None:
     for role in ("arena_scorer", "arena_evaluator", "arena_operator", "arena_trainer"):
         op.execute(f"GRANT SELECT ON drift_detections TO {role}")
     op.execute("GRANT INSERT ON drift_detections TO arena_trainer")
+    op.execute(
+        "DO $$ BEGIN EXECUTE format('GRANT USAGE ON SEQUENCE %s TO arena_trainer', "
+        "pg_get_serial_sequence('drift_detections', 'id')); END $$"
+    )
     for role in ("arena_analyst", "arena_operator"):
         op.execute(f"GRANT SELECT ON drift_history TO {role}")
 

@@ -162,7 +162,9 @@ def test_a_scheduled_retrain_fine_tunes_and_the_trainer_serves_metrics(loop: Loo
         assert before["arena_trainer_replay_examples"] > 0  # 400 minus the holdout
         assert before["arena_trainer_join_labels_waiting"] == 0
 
-        ScheduleBook(make_engine(settings.db)).add("retrain-soon", "retrain", _soon())
+        ScheduleBook(make_engine(settings.db), key=settings.signing.key).add(
+            "retrain-soon", "retrain", _soon()
+        )
         _wait(lambda: _scrape(handle.metrics_port)["arena_trainer_fine_tunes_total"] == 1)
         after = _scrape(handle.metrics_port)
         assert after["arena_trainer_scheduled_runs_total"] == 1
@@ -187,7 +189,9 @@ def test_a_scheduled_evaluation_runs_a_round_and_the_evaluator_serves_metrics(lo
     stop, thread = _run(run_evaluator, settings, handle)
     try:
         assert _scrape(handle.metrics_port)["arena_evaluator_rounds_total"] == 0
-        ScheduleBook(make_engine(settings.db)).add("evaluate-soon", "evaluate", _soon())
+        ScheduleBook(make_engine(settings.db), key=settings.signing.key).add(
+            "evaluate-soon", "evaluate", _soon()
+        )
         _wait(lambda: _scrape(handle.metrics_port)["arena_evaluator_rounds_total"] == 1)
         m = _scrape(handle.metrics_port)
         assert m["arena_evaluator_scheduled_runs_total"] == 1

@@ -71,3 +71,15 @@ def test_each_user_puts_only_where_it_must(
         assert exc.code == "AccessDenied"
         wrote = False
     assert wrote is allowed
+
+
+def test_the_evaluator_moves_aliases_but_writes_no_artifact(
+    secure_settings: Settings, credentials: StackCredentials
+) -> None:
+    client = _client(secure_settings, credentials, "evaluator")
+    models = secure_settings.s3.model_bucket
+    alias = f"{secure_settings.s3.alias_prefix}/probe-{uuid.uuid4().hex}.json"
+    client.put_object(models, alias, io.BytesIO(b"{}"), length=2)  # promoting moves aliases
+    with pytest.raises(S3Error) as refused:
+        client.put_object(models, f"sha256/{uuid.uuid4().hex}", io.BytesIO(b"x"), length=1)
+    assert refused.value.code == "AccessDenied"

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from apscheduler.triggers.interval import IntervalTrigger
+from pydantic import SecretStr
 from sqlalchemy import Engine
 
 from arena.config import DatabaseSettings
@@ -16,12 +17,14 @@ from arena.errors import ArenaError
 from arena.schedules import ScheduleBook, ScheduleRunner
 from storage.db import make_engine
 
+KEY = SecretStr("the deployment's signing key, for tests")
+
 
 @pytest.fixture
 def engine(empty_db: DatabaseSettings) -> Iterator[Engine]:
     engine = make_engine(empty_db)
     yield engine
-    book = ScheduleBook(engine)
+    book = ScheduleBook(engine, key=KEY)
     for schedule in book.list():
         book.remove(schedule.name)
     engine.dispose()
@@ -37,7 +40,7 @@ def _wait(condition: Callable[[], bool], timeout_s: float = 20.0) -> None:
 def test_the_cli_side_adds_lists_and_removes_jobs_that_survive_a_new_engine(
     engine: Engine, empty_db: DatabaseSettings
 ) -> None:
-    book = ScheduleBook(engine)
+    book = ScheduleBook(engine, key=KEY)
     book.add_cron("nightly-retrain", "retrain", "0 3 * * *")
     book.add_cron("hourly-eval", "evaluate", "0 * * * *")
     with pytest.raises(ArenaError, match="exists"):
@@ -45,7 +48,7 @@ def test_the_cli_side_adds_lists_and_removes_jobs_that_survive_a_new_engine(
     with pytest.raises(ArenaError, match="bad cron"):
         book.add_cron("broken", "retrain", "every night")
 
-    reopened = ScheduleBook(make_engine(empty_db))  # another process, later
+    reopened = ScheduleBook(make_engine(empty_db), key=KEY)  # another process, later
     listed = {s.name: s for s in reopened.list()}
     assert set(listed) == {"nightly-retrain", "hourly-eval"}
     assert listed["nightly-retrain"].kind == "retrain"
@@ -67,13 +70,13 @@ def test_two_runners_run_each_job_once_and_the_second_takes_over(engine: Engine)
 
         return run
 
-    a = ScheduleRunner(engine, "trainer", {"retrain": handler("a")}, check_s=0.2)
-    b = ScheduleRunner(engine, "trainer", {"retrain": handler("b")}, check_s=0.2)
+    a = ScheduleRunner(engine, "trainer", {"retrain": handler("a")}, check_s=0.2, key=KEY)
+    b = ScheduleRunner(engine, "trainer", {"retrain": handler("b")}, check_s=0.2, key=KEY)
     a.start()
     _wait(lambda: a.is_leader)
     b.start()
     try:
-        ScheduleBook(engine).add("often", "retrain", IntervalTrigger(seconds=1))
+        ScheduleBook(engine, key=KEY).add("often", "retrain", IntervalTrigger(seconds=1))
         _wait(lambda: len(runs) >= 4)
         assert not b.is_leader
         assert {r[0] for r in runs} == {"a"}
@@ -106,4 +109,41 @@ def test_arena_schedule_add_list_remove(
     listed = cli.invoke(app, ["schedule", "list"])
     assert "nightly-retrain" in listed.output and "trainer" in listed.output
     assert cli.invoke(app, ["schedule", "remove", "nightly-retrain"]).exit_code == 0
-    assert ScheduleBook(engine).list() == []
+    assert ScheduleBook(engine, key=KEY).list() == []
+
+
+def test_a_job_written_without_the_key_is_refused_never_unpickled(engine: Engine) -> None:
+    # An attacker with a database login writes a job whose pickle would run their code.
+    import pickle
+
+    from sqlalchemy import text
+
+    class Boom:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return (print, ("the attacker's code ran",))
+
+    ScheduleBook(engine, key=KEY).add("honest", "retrain", IntervalTrigger(hours=1))
+    forged = b"\0" * 32 + pickle.dumps(Boom())
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO arena_schedules_trainer (id, next_run_time, job_state) "
+                "VALUES ('forged', 0, :state)"
+            ),
+            {"state": forged},
+        )
+    ran: list[object] = []
+    import builtins
+
+    original = builtins.print
+    builtins.print = lambda *a, **k: ran.append(a)  # type: ignore[assignment]
+    try:
+        names = [s.name for s in ScheduleBook(engine, key=KEY).list()]
+    finally:
+        builtins.print = original
+    assert names == ["honest"] and ran == []
+    # A deployment started with another key runs nothing, and deletes nothing either.
+    assert ScheduleBook(engine, key=SecretStr("another deployment's key")).list() == []
+    assert [s.name for s in ScheduleBook(engine, key=KEY).list()] == ["honest"]
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM arena_schedules_trainer WHERE id = 'forged'"))
