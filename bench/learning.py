@@ -151,18 +151,20 @@ def markdown(result: dict[str, Any]) -> str:
     for r in result["runs"]:
         if r["drift"] == NO_DRIFT:
             continue
+        until = r["labels_until_recovery"]
         lines.append(
-            f"| {r['drift']} | {r['seed']} | {r['labels_until_recovery']} "
+            f"| {r['drift']} | {r['seed']} | {'not in the run' if until is None else until} "
             f"| {r['post_drift_min_accuracy']} | {r['pre_drift_accuracy']} "
             f"| {r['recovered_accuracy']} | {r['promotions']} | {r['false_promotions']} "
             f"| {r['drift_detected_at_event']} | {r['first_finetune_after_drift_labels']} |"
         )
     lines += [
         "",
-        f"Median labels until recovery **{a['labels_until_recovery_median']}**, max "
-        f"**{a['labels_until_recovery_max']}** ({a['recovered_runs']} of {a['runs']} runs "
-        f"recovered within 3 points); the worst recovered accuracy is "
-        f"{a['worst_recovered_gap']} below its run's pre-drift accuracy.",
+        f"{a['recovered_runs']} of {a['runs']} runs were back within 3 points before their "
+        f"stream ended; over those, labels until recovery: median "
+        f"**{a['labels_until_recovery_median']}**, max **{a['labels_until_recovery_max']}**. "
+        f"The worst recovered accuracy (last 2,000 events) is {a['worst_recovered_gap']} below "
+        f"its run's pre-drift accuracy.",
         "",
         f"A/A (no drift): **{a['aa_false_promotions']} false promotions in "
         f"{a['aa_decisions']} challenger decisions** ({a['aa_promotions']} promotions); "
