@@ -135,6 +135,9 @@ def run_trainer(settings: Settings, stop: StopFlag, handle: TrainerHandle | None
             for m in messages:
                 seen[(str(m.topic()), int(m.partition() or 0))] = int(m.offset() or 0)
             ingested = stream.ingest(messages)
+            for example in ingested.examples:
+                trainer.add(example)
+            # After adding: a drift found in this batch re-cuts the window by its boundary.
             if watch is not None:
                 for detection in watch.observe(ingested):
                     handle.drift_detections.append(detection)
@@ -147,8 +150,6 @@ def run_trainer(settings: Settings, stop: StopFlag, handle: TrainerHandle | None
                         )
                         if worker.busy and not training_post_drift:
                             worker.cancel(f"{detection.detector} detected a drift")
-            for example in ingested.examples:
-                trainer.add(example)
             metrics.recovering.set(1 if trainer.buffer.recovering else 0)
             for record, reason in ingested.bad_labels:
                 handle.dead_labels += 1

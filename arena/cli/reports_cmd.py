@@ -177,16 +177,18 @@ def _print_drifts(detections: list[DriftRecord], fmt: OutputFormat) -> None:
     if fmt is OutputFormat.csv:
         echo_csv([r | {"boundary": json.dumps(r["boundary"])} for r in records], _DRIFT_FIELDS)
         return
-    table = Table(
-        "detected at", "detector", "before", "after", "event", "champion", title="drift detections"
-    )
+    table = Table(title="drift detections")
+    table.add_column("detected at", no_wrap=True)
+    table.add_column("detector", no_wrap=True)
+    for name in ("before", "after", "partition@offset", "champion"):
+        table.add_column(name)
     for d in detections:
         table.add_row(
             d.detected_at.strftime("%Y-%m-%d %H:%M:%S") if d.detected_at else "",
             d.detector,
             f"{d.value_before:.4g}",
             f"{d.value_after:.4g}",
-            f"{d.event_topic}:{d.event_partition}@{d.event_offset}",
+            f"{d.event_partition}@{d.event_offset}",
             "" if d.champion_version is None else str(d.champion_version),
         )
     console.print(table)

@@ -157,6 +157,7 @@ def test_a_scheduled_retrain_fine_tunes_and_the_trainer_serves_metrics(loop: Loo
     stop, thread = _run(run_trainer, settings, handle)
     try:
         _wait(lambda: _scrape(handle.metrics_port).get("arena_trainer_join_joined_total", 0) >= 400)
+        _wait(lambda: _scrape(handle.metrics_port)["arena_trainer_replay_examples"] > 0)
         before = _scrape(handle.metrics_port)
         assert before["arena_trainer_fine_tunes_total"] == 0
         assert before["arena_trainer_replay_examples"] > 0  # 400 minus the holdout
