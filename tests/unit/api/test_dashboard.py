@@ -5,6 +5,7 @@ they are package data (so an installed wheel serves them too)."""
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import re
 import tomllib
 from html.parser import HTMLParser
@@ -93,3 +94,16 @@ def test_the_dashboards_files_are_package_data() -> None:
         assert any(
             fnmatch.fnmatch(relative, p) and relative.count("/") == p.count("/") for p in patterns
         ), f"{relative} is not in [tool.setuptools.package-data] arena"
+
+
+def test_the_vendored_chart_library_is_the_registry_package_it_says() -> None:
+    vendored = API / "static" / "vendor" / "uplot"
+    note = (vendored / "VENDORED.md").read_text()
+    assert "| version | 1.6.32 |" in note and "uplot-1.6.32.tgz" in note
+    assert re.search(r"`sha512-[A-Za-z0-9+/]{86}==`", note), "the registry's integrity"
+    rows = dict(re.findall(r"^\| `([^`]+)` \| `[^`]+` \| `([0-9a-f]{64})` \|$", note, re.M))
+    assert set(rows) == {"uPlot.iife.min.js", "uPlot.min.css", "LICENSE"}
+    for name, digest in rows.items():
+        assert hashlib.sha256((vendored / name).read_bytes()).hexdigest() == digest, name
+    assert "MIT License" in (vendored / "LICENSE").read_text()
+    assert "(v1.6.32)" in (vendored / "uPlot.iife.min.js").read_text()[:200]
