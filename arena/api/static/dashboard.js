@@ -4,7 +4,6 @@
 const POLL_MS = 2000;
 const SINCE = new Date(Date.now() - 6 * 3600 * 1000).toISOString();
 const COLORS = ["#3b6fd8", "#d8793b", "#2f9e66", "#a63bd8", "#d83b6f", "#3bb5d8", "#8a8f2a"];
-const MARKS = { promote: "#16794c", rollback: "#b3261e", pin: "#9a6700", unpin: "#5b6270" };
 let token = sessionStorage.getItem("arena-token") || "";
 
 function $(id) { return document.getElementById(id); }
@@ -89,69 +88,124 @@ function showDrifts(drifts) {
   if (!drifts.length) cell(body.insertRow(), "no drift detected", "muted");
 }
 
-function svg(tag, attrs, parent) {
-  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-  if (parent) parent.appendChild(node);
-  return node;
+// The accuracy timeline, drawn by uPlot (vendored: static/vendor/uplot). One line per version
+// over its score history; promote / rollback / pin / unpin markers and each line's "vN" label
+// are elements over the plot (.marker, .series), so they can be hovered and found.
+const CHART_HEIGHT = 300;
+const timeline = { chart: null, key: "", marks: [], series: [], t0: 0, t1: 1 };
+
+function node(tag, className, parent) {
+  const element = document.createElement(tag);
+  element.className = className;
+  parent.appendChild(element);
+  return element;
+}
+
+function chartData(points) {
+  const byVersion = new Map();
+  for (const p of points) {
+    if (!byVersion.has(p.version_id)) byVersion.set(p.version_id, new Map());
+    byVersion.get(p.version_id).set(Date.parse(p.computed_at) / 1000, p.value);
+  }
+  const versions = [...byVersion.keys()].sort((a, b) => a - b);
+  const xs = [...new Set(points.map(p => Date.parse(p.computed_at) / 1000))].sort((a, b) => a - b);
+  const data = [xs, ...versions.map(v => xs.map(x => byVersion.get(v).get(x) ?? null))];
+  return { versions, data };
+}
+
+function placeOverlays(u) {
+  for (const old of u.over.querySelectorAll(".marker, .series")) old.remove();
+  for (const [k, m] of timeline.marks.entries()) {
+    const marker = node("div", "marker", u.over);
+    marker.dataset.kind = m.kind;
+    marker.dataset.version = text(m.to_version);
+    marker.style.left = u.valToPos(m.t / 1000, "x") + "px";
+    const label = node("span", "marker-label", marker);
+    label.style.top = (k % 2 ? -13 : -26) + "px";  // alternate rows: less overlap
+    label.textContent = m.kind + (m.to_version ? " v" + m.to_version : "");
+    label.title = m.kind + " by " + m.actor + ": " + m.reason;
+  }
+  timeline.series.forEach((version, i) => {
+    const values = u.data[i + 1];
+    let last = values.length - 1;
+    while (last >= 0 && values[last] === null) last--;
+    if (last < 0) return;
+    const label = node("span", "series", u.over);
+    label.dataset.version = version;
+    label.textContent = "v" + version;
+    label.style.color = COLORS[i % COLORS.length];
+    label.style.left = u.valToPos(u.data[0][last], "x") + 6 + "px";
+    label.style.top = u.valToPos(values[last], "y") - 8 + "px";
+  });
+}
+
+function newChart(versions, data, container) {
+  return new uPlot({
+    width: container.clientWidth || 800,
+    height: CHART_HEIGHT,
+    padding: [30, 44, 0, 0],  // room for the marker labels above, the "vN" labels right
+    cursor: { drag: { x: false, y: false } },  // each refresh would undo a zoom
+    scales: {
+      x: { time: true, range: () => [timeline.t0, timeline.t1] },
+      y: { range: () => [0, 1] },
+    },
+    axes: [
+      // One row of local times (at most 6 hours are shown): uPlot's default second row of
+      // dates overlaps on a short range.
+      { space: 90, values: (u, ticks) => ticks.map(t => new Date(t * 1000).toLocaleTimeString()) },
+      { values: (u, ticks) => ticks.map(v => v.toFixed(2)) },
+    ],
+    series: [
+      {},
+      ...versions.map((version, i) => ({
+        label: "v" + version,
+        stroke: COLORS[i % COLORS.length],
+        width: 2,
+        spanGaps: true,
+        points: { show: true, size: 5, fill: COLORS[i % COLORS.length] },
+        value: (u, v) => (v === null ? "-" : v.toFixed(4)),
+      })),
+    ],
+    hooks: { draw: [placeOverlays] },
+  }, data, container);
 }
 
 function showTimeline(points, promotions) {
-  const chart = $("timeline");
-  chart.replaceChildren();
-  const width = chart.clientWidth || 800, height = chart.clientHeight || 320;
-  const left = 44, right = 70, top = 36, bottom = 24;
-  const marks = promotions.map(p => ({ ...p, t: Date.parse(p.created_at) }))
-                          .filter(p => p.t >= Date.parse(SINCE));
-  const times = points.map(p => Date.parse(p.computed_at)).concat(marks.map(m => m.t));
+  const container = $("timeline");
+  const since = Date.parse(SINCE);
+  timeline.marks = promotions.map(p => ({ ...p, t: Date.parse(p.created_at) }))
+                             .filter(p => p.t >= since);
+  const times = points.map(p => Date.parse(p.computed_at)).concat(timeline.marks.map(m => m.t));
   if (!times.length) {
-    svg("text", { x: left, y: height / 2, fill: "#777" }, chart).textContent =
-      "no score history yet";
+    if (timeline.chart) timeline.chart.destroy();
+    timeline.chart = null;
+    timeline.key = "";
+    container.replaceChildren();
+    node("div", "muted empty", container).textContent = "no score history yet";
     return;
   }
   let t0 = Math.min(...times), t1 = Math.max(...times);
   if (t1 - t0 < 60000) { t0 -= 30000; t1 += 30000; }
-  const x = t => left + (t - t0) / (t1 - t0) * (width - left - right);
-  const y = v => top + (1 - v) * (height - top - bottom);
-  for (const v of [0, 0.25, 0.5, 0.75, 1]) {
-    svg("line", { x1: left, x2: width - right, y1: y(v), y2: y(v), stroke: "#e6e8ec" }, chart);
-    svg("text", { x: 4, y: y(v) + 4, fill: "#777", "font-size": 11 }, chart).textContent =
-      v.toFixed(2);
+  timeline.t0 = t0 / 1000;
+  timeline.t1 = t1 / 1000;
+  const { versions, data } = chartData(points);
+  timeline.series = versions;
+  const key = versions.join(",");
+  if (timeline.chart && key === timeline.key) {
+    timeline.chart.setData(data);
+    return;
   }
-  for (const t of [t0, (t0 + t1) / 2, t1]) {
-    svg("text", { x: x(t), y: height - 6, fill: "#777", "font-size": 11,
-                  "text-anchor": "middle" }, chart).textContent =
-      new Date(t).toLocaleTimeString();
-  }
-  const byVersion = new Map();
-  for (const p of points) {
-    if (!byVersion.has(p.version_id)) byVersion.set(p.version_id, []);
-    byVersion.get(p.version_id).push(p);
-  }
-  let i = 0;
-  for (const [version, series] of [...byVersion].sort((a, b) => a[0] - b[0])) {
-    const color = COLORS[i++ % COLORS.length];
-    const group = svg("g", { class: "series", "data-version": version }, chart);
-    const coords = series.map(p => [x(Date.parse(p.computed_at)), y(p.value)]);
-    svg("polyline", { points: coords.map(c => c.join(",")).join(" "), fill: "none",
-                      stroke: color, "stroke-width": 2 }, group);
-    for (const [cx, cy] of coords) svg("circle", { cx, cy, r: 2.5, fill: color }, group);
-    const [lx, ly] = coords[coords.length - 1];
-    svg("text", { x: lx + 6, y: ly + 4, fill: color, "font-size": 12,
-                  "font-weight": 600 }, group).textContent = "v" + version;
-  }
-  for (const [k, m] of marks.entries()) {
-    const color = MARKS[m.kind] || "#555";
-    const group = svg("g", { class: "marker", "data-kind": m.kind,
-                             "data-version": text(m.to_version) }, chart);
-    svg("line", { x1: x(m.t), x2: x(m.t), y1: top, y2: height - bottom, stroke: color,
-                  "stroke-dasharray": "4 3" }, group);
-    const label = svg("text", { x: x(m.t) + 3, y: 12 + (k % 2) * 13, fill: color,
-                                "font-size": 11 }, group);  // alternate rows: less overlap
-    label.textContent = m.kind + (m.to_version ? " v" + m.to_version : "");
-    svg("title", {}, group).textContent = m.kind + " by " + m.actor + ": " + m.reason;
-  }
+  if (timeline.chart) timeline.chart.destroy();
+  container.replaceChildren();
+  timeline.chart = newChart(versions, data, container);
+  timeline.key = key;
 }
+
+window.addEventListener("resize", () => {
+  if (timeline.chart) {
+    timeline.chart.setSize({ width: $("timeline").clientWidth, height: CHART_HEIGHT });
+  }
+});
 
 async function refresh() {
   if (!token) return;
