@@ -192,6 +192,9 @@ class ScorerSettings(BaseSettings):
     top_k: int = Field(default=3, ge=1)
     metrics_port: int = Field(default=0, ge=0)  # 0: any free port (logged at start)
     metrics_host: str = "127.0.0.1"  # 0.0.0.0 in a container, to publish the port
+    # Seconds between two repeats of the scorer's latest status (0: only changes are sent).
+    # The API and `arena status` read it too: older than 3 heartbeats is stale.
+    heartbeat_s: float = Field(default=10.0, ge=0)
 
 
 class ImageSettings(BaseSettings):

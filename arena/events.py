@@ -313,7 +313,11 @@ def decode_model_event(data: bytes | None) -> ModelEvent:
 
 @dataclass(frozen=True, slots=True)
 class ScorerStatus:
-    """A scorer's acknowledgement: "scorer X now serves version V" (or failed to load it)."""
+    """A scorer's acknowledgement: "scorer X now serves version V" (or failed to load it).
+
+    A scorer also repeats its latest status every heartbeat, with a fresh ``timestamp_ms``
+    and the header ``status.kind: heartbeat`` (see ``is_heartbeat``); the value is the same.
+    """
 
     scorer_id: str
     version: int
@@ -328,3 +332,26 @@ def encode_scorer_status(s: ScorerStatus) -> bytes:
 
 def decode_scorer_status(data: bytes | None) -> ScorerStatus:
     return _construct(ScorerStatus, SCORER_STATUS_SCHEMA, _load(SCORER_STATUS_SCHEMA, data))  # type: ignore[no-any-return]
+
+
+# A heartbeat repeats the scorer's latest status; only this header tells it from a change
+# (the value stays ``scorer-status/1``, so readers of the latest state need nothing new).
+STATUS_KIND_HEADER = "status.kind"
+HEARTBEAT = b"heartbeat"
+HEARTBEAT_HEADERS: list[tuple[str, str | bytes | None]] = [(STATUS_KIND_HEADER, HEARTBEAT)]
+# A scorer whose latest status is older than this many heartbeats is not heard from: stale.
+STALE_AFTER_HEARTBEATS = 3
+
+
+def is_heartbeat(headers: list[tuple[str, str | bytes | None]] | None) -> bool:
+    """Whether a status record's headers mark it as a heartbeat rather than a change."""
+    return (STATUS_KIND_HEADER, HEARTBEAT) in (headers or [])
+
+
+def is_stale(status: ScorerStatus, heartbeat_s: float, now: int | None = None) -> bool:
+    """Whether ``status`` is older than ``STALE_AFTER_HEARTBEATS`` heartbeats of
+    ``heartbeat_s`` seconds at ``now`` (ms; default: now). Never with heartbeats off (0)."""
+    if heartbeat_s <= 0:
+        return False
+    age_ms = (now_ms() if now is None else now) - status.timestamp_ms
+    return age_ms > STALE_AFTER_HEARTBEATS * heartbeat_s * 1000

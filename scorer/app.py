@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from typing import Any
 
 from confluent_kafka import Message
 
@@ -28,7 +29,7 @@ from arena.bus.topics import default_topics, ensure_topics
 from arena.bus.transactional import TransactionalProcessor
 from arena.config import Settings
 from arena.errors import ArenaError
-from arena.events import ModelEvent, ScorerStatus, encode_scorer_status
+from arena.events import STALE_AFTER_HEARTBEATS, ModelEvent, ScorerStatus
 from arena.image_batch import BatchDecoder
 from arena.image_source import ImageSource
 from arena.images import DecodeLimits
@@ -37,6 +38,7 @@ from scorer.batch_handler import BatchScorer
 from scorer.champion import ChampionHolder
 from scorer.health import Heartbeat, serve_health
 from scorer.reload import Loader, ModelReloader, registry_fallback
+from scorer.status import StatusHeartbeat, StatusReporter
 from scorer.telemetry import ScorerMetrics
 from storage.artifacts import ArtifactStore
 from storage.db import make_engine
@@ -57,6 +59,18 @@ CONSUMER_TUNING = {
     "max.partition.fetch.bytes": 4_194_304,
 }
 PRODUCER_TUNING = {"linger.ms": 2}
+STATUS_QUEUE_MAX = 1_000  # statuses waiting for the broker; beyond that one is refused (counted)
+
+
+def status_producer_tuning(heartbeat_s: float) -> dict[str, Any]:
+    """The status producer's limits: a bounded queue; with heartbeats, a status undelivered
+    after 3 of them is given up (it would only say "stale"), and the next beat sends the
+    latest one. Without heartbeats a change is the only record, so librdkafka's default
+    delivery timeout (5 min) keeps retrying it."""
+    tuning = {"queue.buffering.max.messages": STATUS_QUEUE_MAX}
+    if heartbeat_s > 0:
+        tuning["message.timeout.ms"] = max(10_000, int(STALE_AFTER_HEARTBEATS * heartbeat_s * 1000))
+    return tuning
 
 
 def default_scorer_id() -> str:
@@ -120,16 +134,18 @@ def run_scorer(settings: Settings, stop: StopFlag, handle: ScorerHandle | None =
         registry = Registry(make_engine(settings.db))
         store = ArtifactStore(settings.s3)
         resources.callback(store.close)
-        status_producer = make_producer(settings.kafka)
+        status_producer = make_producer(settings.kafka, **status_producer_tuning(cfg.heartbeat_s))
         resources.callback(close_producer, status_producer, 2.0)
-
-        def report(status: ScorerStatus) -> None:
-            status_producer.produce(
-                settings.kafka.scorer_status_topic,
-                encode_scorer_status(status),
-                status.scorer_id.encode(),
+        statuses = StatusReporter(
+            status_producer, settings.kafka.scorer_status_topic, handle.metrics.status_failures.inc
+        )
+        report = statuses.report
+        if cfg.heartbeat_s > 0:
+            heartbeat = StatusHeartbeat(
+                statuses, cfg.heartbeat_s, handle.heartbeat.alive, stop.is_set
             )
-            status_producer.poll(0)
+            heartbeat.start()
+            resources.callback(heartbeat.close)  # before the producer closes
 
         reloader = ModelReloader(
             settings.kafka,

@@ -39,6 +39,11 @@ class ScorerMetrics:
             "Batches whose model output was NaN or infinite (dead-lettered)",
             registry=r,
         )
+        self.status_failures = Counter(
+            "arena_scorer_status_failures",
+            "Status records (changes or heartbeats) not queued or not delivered",
+            registry=r,
+        )
         self.batch_failures = Counter(
             "arena_scorer_batch_failures", "Batches aborted and retried", registry=r
         )

@@ -47,7 +47,10 @@ def open_console(settings: Settings) -> Iterator[Console]:
                 reports=Reports(engine),
                 decisions=Decisions(engine),
                 fleet=FleetView(
-                    settings.kafka, settings.scorer.group_id, settings.api.fleet_cache_s
+                    settings.kafka,
+                    settings.scorer.group_id,
+                    settings.api.fleet_cache_s,
+                    settings.scorer.heartbeat_s,
                 ),
                 auth=TokenAuth(settings.api.parsed_tokens()),
             )

@@ -53,6 +53,7 @@ def serving_change(change: ServingChange) -> dict[str, Any]:
 def fleet(state: FleetState, champion: int | None, serving: int | None, pin: Any) -> dict[str, Any]:
     lag = [{**dataclasses.asdict(p), "lag": p.lag} for p in state.lag]
     known = [p.lag for p in state.lag if p.lag is not None]
+    stale = state.stale_ids()
     return {
         "champion": champion,
         "serving": serving,
@@ -64,6 +65,7 @@ def fleet(state: FleetState, champion: int | None, serving: int | None, pin: Any
                 "state": s.state,
                 "error": s.error,
                 "last_seen_ms": s.timestamp_ms,
+                "stale": s.scorer_id in stale,
                 "up_to_date": s.state == "serving" and s.version == serving,
             }
             for s in state.scorers

@@ -43,7 +43,10 @@ def _read_to_end(
 
     Reads to the end of the partition, which the consumer signals with an end-of-partition
     event: unlike comparing offsets with the high watermark, that also ends when the last
-    offset is a transaction marker, which no message ever occupies.
+    offset is a transaction marker, which no message ever occupies. A topic written to more
+    often than a fetch waits (scorers' heartbeats) may never show that event, so the read
+    also ends at the first record at or past the last offset there was when it began: every
+    record before it has been read.
     """
     consumer = Consumer(
         {
@@ -58,12 +61,17 @@ def _read_to_end(
     deadline = time.monotonic() + timeout_s
     records: list[tuple[bytes | None, bytes | None]] = []
     try:
-        consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+        start = TopicPartition(topic, 0, OFFSET_BEGINNING)
+        remaining = max(0.1, deadline - time.monotonic())
+        _, end = consumer.get_watermark_offsets(start, timeout=remaining, cached=False)
+        consumer.assign([start])
         while time.monotonic() < deadline:
             for msg in consumer.consume(num_messages=500, timeout=0.5):
                 err = msg.error()
                 if err is None:
                     records.append((msg.key(), msg.value()))
+                    if (msg.offset() or 0) >= end - 1:
+                        return records
                 elif err.code() == KafkaError._PARTITION_EOF:
                     return records
                 elif err.fatal():

@@ -2,7 +2,9 @@
 
 Exit code 0: every scorer serves the registry's serving version. 1: the fleet is split
 across versions, or a scorer refused a version, serves one that outputs NaN, or still
-serves an older version than the registry's (stuck). 2: Kafka or PostgreSQL did not answer.
+serves an older version than the registry's (stuck), or no scorer was heard from in 3
+heartbeats. 2: Kafka or PostgreSQL did not answer. A stale scorer (no status in 3
+heartbeats) is listed as such and left out of the other checks.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from arena.bus.lag import PartitionLag, consumer_lag
 from arena.cli.output import StatusFormat, echo_json
 from arena.config import KafkaSettings, Settings
 from arena.errors import BusError
-from arena.events import ScorerStatus
+from arena.events import ScorerStatus, now_ms
 
 console = Console()
 
@@ -39,13 +41,23 @@ class GroupLag:
         return sum(known) if known else None
 
 
-def fleet_problems(scorers: list[ScorerStatus], serving: int | None) -> list[str]:
-    """Why the fleet is not in agreement with the registry; empty when it is."""
+def fleet_problems(
+    scorers: list[ScorerStatus], serving: int | None, stale: frozenset[str] = frozenset()
+) -> list[str]:
+    """Why the fleet is not in agreement with the registry; empty when it is.
+
+    A ``stale`` scorer (not heard from in 3 heartbeats: stopped, or cut off from Kafka and so
+    from its partitions) says nothing about what is served now, so it is left out; but a
+    fleet in which every scorer is stale is a problem.
+    """
     problems = []
-    versions = sorted({s.version for s in scorers if s.state == "serving"})
+    live = [s for s in scorers if s.scorer_id not in stale]
+    if scorers and not live:
+        problems.append(f"stale: no scorer heard from in 3 heartbeats ({', '.join(sorted(stale))})")
+    versions = sorted({s.version for s in live if s.state == "serving"})
     if len(versions) > 1:
         problems.append(f"split: scorers serve versions {', '.join(map(str, versions))}")
-    for s in scorers:
+    for s in live:
         if s.state != "serving":
             problems.append(f"{s.scorer_id}: {s.state} version {s.version}: {s.error}")
         elif serving is not None and s.version != serving:
@@ -80,8 +92,11 @@ def status_report(settings: Settings) -> dict[str, Any]:
     champion = registry.champion()
     serving = registry.serving_version()
     pin = registry.active_pin()
-    state = FleetView(settings.kafka, settings.scorer.group_id, ttl_s=0).state()
+    state = FleetView(
+        settings.kafka, settings.scorer.group_id, ttl_s=0, heartbeat_s=settings.scorer.heartbeat_s
+    ).state()
     serving_id = serving.id if serving else None
+    stale = state.stale_ids()
     return {
         "champion": champion.id if champion else None,
         "serving": serving_id,
@@ -100,6 +115,7 @@ def status_report(settings: Settings) -> dict[str, Any]:
                 "state": s.state,
                 "error": s.error,
                 "last_ack_ms": s.timestamp_ms,
+                "stale": s.scorer_id in stale,
                 "up_to_date": s.state == "serving" and s.version == serving_id,
             }
             for s in state.scorers
@@ -117,7 +133,7 @@ def status_report(settings: Settings) -> dict[str, Any]:
             }
             for g in _group_lags(settings, state.lag)
         ],
-        "problems": fleet_problems(state.scorers, serving_id),
+        "problems": fleet_problems(state.scorers, serving_id, stale),
     }
 
 
@@ -130,10 +146,14 @@ def _print_table(report: dict[str, Any]) -> None:
         )
     console.print(f"champion: {report['champion'] or '-'}   serving: {report['serving'] or '-'}")
     console.print(f"pin: {pin_text}")
-    scorers = Table("scorer", "version", "state", "last ack (ms)", "up to date", "error")
+    scorers = Table("scorer", "version", "state", "last seen", "up to date", "error")
+    now = now_ms()
     for s in report["scorers"]:
+        seen = f"{max(0, now - s['last_ack_ms']) // 1000} s ago"
+        if s["stale"]:
+            seen += " (stale)"
         scorers.add_row(
-            s["scorer_id"], str(s["version"]), s["state"], str(s["last_ack_ms"]),
+            s["scorer_id"], str(s["version"]), s["state"], seen,
             "yes" if s["up_to_date"] else "NO", s["error"],
         )  # fmt: skip
     console.print(scorers)
@@ -157,9 +177,10 @@ def register(app: typer.Typer) -> None:
     def status_cmd(
         fmt: StatusFormat = typer.Option(StatusFormat.table, "--format"),
     ) -> None:
-        """Each scorer's served version, state and last ack; the consumer lag of the scorer,
-        trainer and evaluator groups; the champion and the pin. Exit code 1 when the fleet is
-        split across versions or a scorer is stuck or refused a version."""
+        """Each scorer's served version, state and when it was last seen (stale after 3
+        missed heartbeats); the consumer lag of the scorer, trainer and evaluator groups; the
+        champion and the pin. Exit code 1 when the scorers that are not stale are split across
+        versions, one is stuck or refused a version, or every scorer is stale."""
         report = status_report(Settings())
         if fmt is StatusFormat.json:
             echo_json(report)

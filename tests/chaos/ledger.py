@@ -1,8 +1,9 @@
 """The ledger: a read_committed consumer that counts every event id the fleet put out.
 
-It reads the prediction topic, both dead-letter topics and the scorer-status topic, and
-records when each record arrived (``time.monotonic()`` of this process, the same clock the
-scenarios stamp their faults with), so recovery is measured per input partition.
+It reads the prediction topic, both dead-letter topics and the scorer-status topic (its
+changes; heartbeats only repeat them), and records when each record arrived
+(``time.monotonic()`` of this process, the same clock the scenarios stamp their faults
+with), so recovery is measured per input partition.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 
 from arena.config import KafkaSettings
-from arena.events import decode_prediction, decode_scorer_status
+from arena.events import decode_prediction, decode_scorer_status, is_heartbeat
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +121,8 @@ class Ledger(threading.Thread):
             seen.arrivals.append((made, p.event_id, p.scorer_id))
             seen.versions.setdefault(p.event_id, p.model_version)
         elif topic == self.kafka.scorer_status_topic:
+            if is_heartbeat(msg.headers()):
+                return  # repeats the scorer's latest change: the scenarios time the changes
             s = decode_scorer_status(msg.value())
             seen.statuses.append(StatusSeen(now, s.scorer_id, s.version, s.state))
         else:

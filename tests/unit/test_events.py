@@ -24,6 +24,8 @@ from arena.events import (
     encode_model_event,
     encode_prediction,
     encode_scorer_status,
+    is_heartbeat,
+    is_stale,
 )
 
 RAW = bytes(range(256)) * 3 + bytes(16)  # 784 bytes: one 28x28 image
@@ -99,6 +101,20 @@ def test_json_events_round_trip() -> None:
     assert decode_model_event(encode_model_event(model)) == model
     status = ScorerStatus("scorer-a", 4, "serving")
     assert decode_scorer_status(encode_scorer_status(status)) == status
+
+
+def test_only_the_status_kind_header_tells_a_heartbeat_from_a_change() -> None:
+    assert is_heartbeat([("status.kind", b"heartbeat")])
+    assert is_heartbeat([("other", b"x"), ("status.kind", b"heartbeat")])
+    assert not is_heartbeat(None) and not is_heartbeat([])  # a change: no header
+    assert not is_heartbeat([("status.kind", b"something-else")])
+
+
+def test_a_status_older_than_three_heartbeats_is_stale_unless_heartbeats_are_off() -> None:
+    status = ScorerStatus("scorer-a", 4, "serving", timestamp_ms=100_000)
+    assert not is_stale(status, 10.0, now=130_000)  # exactly 3 heartbeats: still fresh
+    assert is_stale(status, 10.0, now=130_001)
+    assert not is_stale(status, 0.0, now=10**12)  # no heartbeats: age tells nothing
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,12 @@ def console_of(loop: Loop) -> Console:
         control=loop.control,
         reports=Reports(engine),
         decisions=Decisions(engine),
-        fleet=FleetView(loop.settings.kafka, loop.settings.scorer.group_id, ttl_s=0),
+        fleet=FleetView(
+            loop.settings.kafka,
+            loop.settings.scorer.group_id,
+            ttl_s=0,
+            heartbeat_s=loop.settings.scorer.heartbeat_s,
+        ),
         auth=TokenAuth(parse_api_tokens(TOKENS)),
     )
 

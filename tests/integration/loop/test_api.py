@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from arena.api.app import create_app
 from arena.bus.producer import make_producer
-from arena.events import ModelEventKind, ScorerStatus, encode_scorer_status
+from arena.events import ModelEventKind, ScorerStatus, encode_scorer_status, now_ms
 from storage.domain import ChallengerDecision, DecisionOutcome, Evaluation, OffsetRange
 
 from .api_fixtures import as_operator, as_viewer, console_of, register_stub
@@ -323,10 +323,14 @@ def test_fleet_shows_each_scorer_and_the_lag(loop: Loop, client: TestClient) -> 
     loop.control.promote(v1.id, reason="initial", actor="test")
     kafka = loop.settings.kafka
     producer = make_producer(kafka)
+    now = now_ms()
+    # scorer-2's latest status is 4 heartbeats old: stale.
+    long_ago = now - int(4 * loop.settings.scorer.heartbeat_s * 1000)
+    assert long_ago < now, "the test deployment's scorers send heartbeats"
     for status in [
-        ScorerStatus("scorer-1", 1, "serving", timestamp_ms=1_000),
-        ScorerStatus("scorer-2", 1, "load_failed", "sha256 mismatch", timestamp_ms=2_000),
-        ScorerStatus("scorer-1", v1.id, "serving", timestamp_ms=3_000),
+        ScorerStatus("scorer-1", 1, "serving", timestamp_ms=long_ago - 1_000),
+        ScorerStatus("scorer-2", 1, "load_failed", "sha256 mismatch", timestamp_ms=long_ago),
+        ScorerStatus("scorer-1", v1.id, "serving", timestamp_ms=now),
     ]:
         producer.produce(kafka.scorer_status_topic, encode_scorer_status(status), status.scorer_id)
     for i in range(5):
@@ -347,7 +351,8 @@ def test_fleet_shows_each_scorer_and_the_lag(loop: Loop, client: TestClient) -> 
             "version": v1.id,
             "state": "serving",
             "error": "",
-            "last_seen_ms": 3_000,
+            "last_seen_ms": now,
+            "stale": False,
             "up_to_date": True,
         },
         {
@@ -355,7 +360,8 @@ def test_fleet_shows_each_scorer_and_the_lag(loop: Loop, client: TestClient) -> 
             "version": 1,
             "state": "load_failed",
             "error": "sha256 mismatch",
-            "last_seen_ms": 2_000,
+            "last_seen_ms": long_ago,
+            "stale": True,
             "up_to_date": False,
         },
     ]
@@ -384,4 +390,6 @@ def test_openapi_and_dashboard_are_served(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
     page = client.get("/")
     assert page.status_code == 200 and "Arena console" in page.text
-    assert "http://" not in page.text.replace("http://www.w3.org/2000/svg", "")  # no CDN
+    assert "://" not in page.text  # no CDN: every file it loads comes from this server
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    assert client.get("/static/vendor/uplot/uPlot.iife.min.js").status_code == 200

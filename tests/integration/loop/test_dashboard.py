@@ -1,6 +1,7 @@
 """The dashboard in a real browser (Debian's chromium, headless, via Playwright) against the
-real stack, while two scorers serve: a live promotion appears on the timeline, and the pin
-button moves the whole fleet."""
+real stack, while two scorers serve: a live promotion appears on the timeline (drawn by the
+vendored uPlot), the pin button moves the whole fleet, and the page loads nothing from any
+other origin."""
 
 from __future__ import annotations
 
@@ -70,7 +71,10 @@ def test_dashboard_follows_a_live_promotion_and_pins_the_fleet(
         with playwright_api.sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 900})
+            requested: list[str] = []
+            page.on("request", lambda request: requested.append(request.url))
             page.goto(api_url + "/")
+            assert page.evaluate("typeof uPlot") == "function", "the vendored chart library"
             page.fill("#token", OPERATOR)
             page.click("#token-form button")
 
@@ -80,7 +84,8 @@ def test_dashboard_follows_a_live_promotion_and_pins_the_fleet(
                     page.wait_for_selector(row, timeout=120_000)
 
             fleet_serves(v1.id)
-            page.wait_for_selector(f'#timeline g.series[data-version="{v1.id}"]')
+            page.wait_for_selector("#timeline .uplot canvas")
+            page.wait_for_selector(f'#timeline .series[data-version="{v1.id}"]')
 
             # A live promotion, as the evaluator makes one: a challenger scored, then promoted.
             v2 = loop.register(models.good.clone(), parent=v1.id)
@@ -102,9 +107,9 @@ def test_dashboard_follows_a_live_promotion_and_pins_the_fleet(
             loop.control.promote(v2.id, reason="challenger wins", actor="evaluator")
             record_accuracy(loop, v2.id, [0.96], "champion")
 
-            page.wait_for_selector(f'#timeline g.series[data-version="{v2.id}"]')
+            page.wait_for_selector(f'#timeline .series[data-version="{v2.id}"]')
             page.wait_for_selector(
-                f'#timeline g.marker[data-kind="promote"][data-version="{v2.id}"]'
+                f'#timeline .marker[data-kind="promote"][data-version="{v2.id}"]'
             )
             fleet_serves(v2.id)
             assert page.inner_text("#champion") == f"v{v2.id}"
@@ -116,7 +121,7 @@ def test_dashboard_follows_a_live_promotion_and_pins_the_fleet(
             page.click("#pin-button")
 
             fleet_serves(v1.id)
-            page.wait_for_selector(f'#timeline g.marker[data-kind="pin"][data-version="{v1.id}"]')
+            page.wait_for_selector(f'#timeline .marker[data-kind="pin"][data-version="{v1.id}"]')
             assert page.inner_text("#served") == f"v{v1.id}"
             assert "pinned v1 by otto" in page.inner_text("#pin")
             pin = loop.registry.active_pin()
@@ -124,6 +129,8 @@ def test_dashboard_follows_a_live_promotion_and_pins_the_fleet(
             OUT.mkdir(exist_ok=True)
             page.screenshot(path=str(OUT / "dashboard.png"), full_page=True)
             browser.close()
+            elsewhere = [u for u in requested if not u.startswith(api_url + "/")]
+            assert not elsewhere, f"the dashboard loaded from elsewhere: {elsewhere}"
     finally:
         fleet.stop()
     assert not fleet.errors, fleet.errors

@@ -16,7 +16,7 @@ from arena.bus.producer import flush_or_raise, make_producer
 from arena.bus.topics import delete_topics
 from arena.cli.main import app, register_commands
 from arena.config import KafkaSettings
-from arena.events import ScorerStatus, encode_scorer_status
+from arena.events import ScorerStatus, encode_scorer_status, now_ms
 from tests.unit.bus.fakes import FakeMessage
 
 from .conftest import Loop, Models
@@ -120,6 +120,24 @@ def test_status_reports_the_fleet_and_fails_when_it_is_split(ops_env: Loop, mode
     pinned = runner.invoke(app, ["status", "--format", "json"])
     assert pinned.exit_code == 0, pinned.output
     assert json.loads(pinned.output)["pin"]["version"] == champion.id
+
+    # A scorer retired on another version, not heard from in 3 heartbeats: listed as stale,
+    # neither a split nor stuck (while the others beat).
+    long_ago = now_ms() - int(4 * loop.settings.scorer.heartbeat_s * 1000)
+    _ack(
+        loop.settings.kafka,
+        ScorerStatus("scorer-1", champion.id, "serving"),
+        ScorerStatus("scorer-2", champion.id, "serving"),
+        ScorerStatus("scorer-3", other.id, "serving", timestamp_ms=long_ago),
+    )
+    retired = runner.invoke(app, ["status", "--format", "json"])
+    assert retired.exit_code == 0, retired.output
+    assert {s["scorer_id"]: s["stale"] for s in json.loads(retired.output)["scorers"]} == {
+        "scorer-1": False,
+        "scorer-2": False,
+        "scorer-3": True,
+    }
+    assert "(stale)" in runner.invoke(app, ["status"]).output
 
     assert runner.invoke(app, ["status", "--format", "csv"]).exit_code == 2  # not a choice
 

@@ -1,4 +1,5 @@
-"""What makes `arena status` exit 1: a split fleet, a refused or unhealthy model, a stuck scorer."""
+"""What makes `arena status` exit 1: a split fleet, a refused or unhealthy model, a stuck
+scorer, a fleet not heard from; and what a stale scorer changes."""
 
 from __future__ import annotations
 
@@ -29,6 +30,18 @@ def test_a_refused_or_unhealthy_version_is_a_problem() -> None:
     assert fleet_problems(fleet, 3) == [
         "a: load_failed version 4: bad signature",
         "b: unhealthy version 3: ",
+    ]
+
+
+def test_a_stale_scorer_is_left_out_of_the_checks_but_a_wholly_stale_fleet_is_a_problem() -> None:
+    fleet = [
+        ScorerStatus("a", 3, "serving"),
+        ScorerStatus("old", 2, "serving"),  # retired while on v2: no split, not stuck
+        ScorerStatus("gone", 4, "load_failed", "bad signature"),
+    ]
+    assert fleet_problems(fleet, 3, frozenset({"old", "gone"})) == []
+    assert fleet_problems(fleet, 3, frozenset({"a", "old", "gone"})) == [
+        "stale: no scorer heard from in 3 heartbeats (a, gone, old)"
     ]
 
 
