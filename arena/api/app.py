@@ -6,6 +6,7 @@ import logging
 from importlib import resources
 
 from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 # The dashboard loads nothing from anywhere but this server (the machines have no internet,
 # and a page holding a bearer token runs no script it did not get from here): no inline
 # script or style, no other origin.
+SWAGGER = "/static/vendor/swagger-ui"  # swagger-ui-dist, vendored (see its VENDORED.md)
 DASHBOARD_CSP = "; ".join(
     (
         "default-src 'none'",
@@ -41,6 +43,8 @@ def create_app(console: Console) -> FastAPI:
         version="1",
         description="Read the registry and the fleet (role viewer); pin, unpin, roll back "
         "and promote (role operator). Authorization: Bearer <token>.",
+        docs_url=None,  # served below from the vendored Swagger UI, not a CDN
+        redoc_url=None,
     )
     app.include_router(read_router(console))
     app.include_router(act_router(console))
@@ -51,6 +55,16 @@ def create_app(console: Console) -> FastAPI:
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index() -> HTMLResponse:
         return HTMLResponse(dashboard, headers={"Content-Security-Policy": DASHBOARD_CSP})
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="Arena console: API",
+            swagger_js_url=f"{SWAGGER}/swagger-ui-bundle.js",
+            swagger_css_url=f"{SWAGGER}/swagger-ui.css",
+            swagger_favicon_url=f"{SWAGGER}/favicon-32x32.png",
+        )
 
     @app.get("/healthz", response_class=PlainTextResponse, tags=["health"])
     def healthz() -> str:

@@ -385,9 +385,14 @@ def test_openapi_and_dashboard_are_served(client: TestClient) -> None:
         "/api/v1/history",
         "/api/v1/fleet",
         "/api/v1/decisions",
+        "/api/v1/drift",
     }
     assert paths <= set(schema["paths"])
-    assert client.get("/docs").status_code == 200
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "/static/vendor/swagger-ui/swagger-ui-bundle.js" in docs.text
+    assert "cdn" not in docs.text.lower()  # Swagger UI comes from this server too
+    assert client.get("/static/vendor/swagger-ui/swagger-ui-bundle.js").status_code == 200
+    assert client.get("/redoc").status_code == 404
     page = client.get("/")
     assert page.status_code == 200 and "Arena console" in page.text
     assert "://" not in page.text  # no CDN: every file it loads comes from this server

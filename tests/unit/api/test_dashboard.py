@@ -74,8 +74,9 @@ def test_every_file_the_page_names_is_served_with_its_type(client: TestClient) -
 
 
 def test_no_file_of_the_dashboard_names_another_origin() -> None:
+    swagger = API / "static" / "vendor" / "swagger-ui"  # /docs's, not the dashboard's
     for path in (API / "static").rglob("*"):
-        if path.suffix in (".js", ".css") and path.is_file():
+        if path.suffix in (".js", ".css") and path.is_file() and swagger not in path.parents:
             text = path.read_text()
             # Only a vendored file's banner comment may name its home page.
             text = re.sub(r"/\*!.*?\*/", "", text, flags=re.DOTALL)
@@ -106,3 +107,16 @@ def test_the_vendored_chart_library_is_the_registry_package_it_says() -> None:
         assert hashlib.sha256((vendored / name).read_bytes()).hexdigest() == digest, name
     assert "MIT License" in (vendored / "LICENSE").read_text()
     assert "(v1.6.32)" in (vendored / "uPlot.iife.min.js").read_text()[:200]
+
+
+def test_the_vendored_swagger_ui_is_the_registry_package_it_says(client: TestClient) -> None:
+    vendored = API / "static" / "vendor" / "swagger-ui"
+    note = (vendored / "VENDORED.md").read_text()
+    assert "| version | 5.35.0 |" in note and "swagger-ui-dist-5.35.0.tgz" in note
+    rows = dict(re.findall(r"^\| `([^`]+)` \| `([0-9a-f]{64})` \|$", note, re.M))
+    assert set(rows) == {p.name for p in vendored.iterdir() if p.name != "VENDORED.md"}
+    for name, digest in rows.items():
+        assert hashlib.sha256((vendored / name).read_bytes()).hexdigest() == digest, name
+    docs = client.get("/docs").text
+    loaded = re.findall(r'(?:src|href)=["\']([^"\']+)', docs)
+    assert loaded and all(u.startswith("/static/vendor/swagger-ui/") for u in loaded), loaded
