@@ -277,6 +277,7 @@ class TrainerSettings(BaseSettings):
     drift_pass_budget: int = Field(default=2_500, ge=1)  # example-passes of such a fine-tune
     drift_learning_rate_scale: float = Field(default=2.0, gt=0)  # x the rate, recovering
     drift_replay_fraction: float = Field(default=0.3, ge=0.0)  # reservoir share, recovering
+    drift_max_examples: int = Field(default=1_000, ge=1)  # newest post-drift ones per fit
     drift_cooldown_labels: int = Field(default=500, ge=0)  # a new drift only after this many
 
 

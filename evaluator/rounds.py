@@ -17,7 +17,7 @@ import logging
 import math
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from numpy.typing import NDArray
@@ -53,6 +53,7 @@ from storage.probations import Probations
 log = logging.getLogger(__name__)
 
 ACTOR = "evaluator"
+DRIFT_SLACK = timedelta(seconds=5)  # a pre-drift fine-tune may finish just after the alarm
 
 
 @dataclass
@@ -212,9 +213,13 @@ class Evaluator:
     def _candidate(self) -> ModelVersion | None:
         """The challenger to judge: the one on trial, else the newest (older ones are
         rejected as superseded)."""
-        candidates = sorted(
-            self.registry.list_versions(VersionStatus.CANDIDATE), key=lambda v: v.id
-        )
+        candidates = [
+            v
+            for v in sorted(
+                self.registry.list_versions(VersionStatus.CANDIDATE), key=lambda v: v.id
+            )
+            if not self._stale_after_drift(v)
+        ]
         if not candidates:
             self.trial = None
             return None
@@ -229,6 +234,23 @@ class Evaluator:
             if old.id < keep.id:
                 self.registry.reject(old.id, f"superseded by version {newest.id}")
         return keep
+
+    def _stale_after_drift(self, version: ModelVersion) -> bool:
+        """Reject a challenger the trainer fit on pre-drift examples only, before the drift
+        was detected: judging it on post-drift events would only delay the ones that
+        learned the new distribution."""
+        drift = self.drift
+        if drift is None or drift.detected_at is None:
+            return False
+        if version.hyperparameters.get("post_drift_samples") != 0:
+            return False  # trained on post-drift examples, or not by the trainer
+        if version.created_at > drift.detected_at + DRIFT_SLACK:
+            return False
+        reason = f"trained on pre-drift examples only, before the drift ({drift.detector})"
+        self.registry.reject(version.id, reason)
+        self.handle.decisions.append(f"v{version.id}: rejected: {reason}")
+        log.info("v%d rejected: %s", version.id, reason)
+        return True
 
     def _score_shadow(
         self, champion: ModelVersion, challenger: ModelVersion, now: datetime

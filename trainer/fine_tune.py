@@ -49,7 +49,11 @@ class Trainer:
         labels = settings.labels
         self.joiner = LabelJoiner(labels.join_ttl_s, labels.join_capacity)
         self.buffer = ReplayBuffer(
-            cfg.window_size, cfg.reservoir_size, cfg.seed, cfg.drift_replay_fraction
+            cfg.window_size,
+            cfg.reservoir_size,
+            cfg.seed,
+            cfg.drift_replay_fraction,
+            cfg.drift_max_examples,
         )
         # The timer is APScheduler's job (see run_trainer); the trigger counts labels.
         self.trigger = FineTuneTrigger(cfg.finetune_every_labels, 0.0)

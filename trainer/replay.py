@@ -102,8 +102,9 @@ class ReplayBuffer:
 
     After a drift (``begin_drift``) the window holds only examples from the drift's boundary
     on: the older ones go to the reservoir, and so do late labels of pre-drift events. A
-    training set is then the post-drift window plus a reservoir sample of at most
-    ``replay_fraction`` of its size (at least ``REPLAY_FLOOR``), so the fine-tune learns the
+    training set is then the post-drift window (its newest ``recovery_examples`` when set)
+    plus a reservoir sample of at most ``replay_fraction`` of that (at least
+    ``REPLAY_FLOOR``), so the fine-tune learns the
     new distribution from few examples without forgetting the old one. Once the window is
     full of post-drift examples the recovery is over and training sets are whole again.
 
@@ -118,13 +119,19 @@ class ReplayBuffer:
     REPLAY_FLOOR = 32
 
     def __init__(
-        self, window_size: int, reservoir_size: int, seed: int, replay_fraction: float = 0.3
+        self,
+        window_size: int,
+        reservoir_size: int,
+        seed: int,
+        replay_fraction: float = 0.3,
+        recovery_examples: int | None = None,
     ) -> None:
         if window_size < 1 or reservoir_size < 0:
             raise ValueError("window_size must be >= 1 and reservoir_size >= 0")
         if replay_fraction < 0:
             raise ValueError("replay_fraction must be >= 0")
         self._replay_fraction = replay_fraction
+        self._recovery_examples = recovery_examples
         self._drift: Detection | None = None
         self._window: deque[LabeledExample] = deque()
         self._window_size = window_size
@@ -174,17 +181,21 @@ class ReplayBuffer:
         """The reservoir (oldest) then the window; while recovering from a drift, only a
         sample of the reservoir (see the class docstring)."""
         replay = self._reservoir
+        window = list(self._window)
         if self._drift is not None:
-            want = max(self.REPLAY_FLOOR, int(self._replay_fraction * len(self._window)))
+            if self._recovery_examples is not None:
+                window = window[-self._recovery_examples :]  # short fits, one after another
+            want = max(self.REPLAY_FLOOR, int(self._replay_fraction * len(window)))
             if want < len(replay):
                 picked = self._rng.choice(len(replay), size=want, replace=False)
                 replay = [replay[i] for i in sorted(picked.tolist())]
-        examples = [*replay, *self._window]
+        examples = [*replay, *window]
         if not examples:
             return TrainingSet(np.empty((0, 0, 0), np.float32), np.empty(0, np.int64), positions=())
         images = np.stack([e.image for e in examples], dtype=np.float32)
         labels = np.fromiter((e.label for e in examples), dtype=np.int64, count=len(examples))
-        return TrainingSet(images, labels, tuple(e.position for e in examples), self.post_drift)
+        post = len(window) if self._drift is not None else 0
+        return TrainingSet(images, labels, tuple(e.position for e in examples), post)
 
     def positions_covered(self) -> list[OffsetRange]:
         """Ranges of everything ingested since the last ``mark_trained()``.

@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
         events: int = typer.Option(20_000, help="Photos to stream."),
         drift: Drift = typer.Option(Drift.INVERT, help="The camera drift; none: an A/A run."),
         seed: int = typer.Option(7, help="Seed of the stream (which photos, labels, delays)."),
-        rate: float = typer.Option(250.0, help="Photos per second."),
+        rate: float = typer.Option(100.0, help="Photos per second."),
         out: Path = typer.Option(Path("out/demo"), help="Where summary.json and the plot go."),
         docs_plot: str = typer.Option(
             "docs/demo-accuracy.png", help="Also copy the plot here ('' to skip)."

@@ -210,3 +210,15 @@ class TestDriftWindow:
         buf.begin_drift(self.drift_at(190))
         ts = buf.training_set()
         assert len(ts.labels) == 10 + ReplayBuffer.REPLAY_FLOOR
+
+    def test_a_recovery_fit_takes_only_the_newest_post_drift_examples(self) -> None:
+        buf = ReplayBuffer(
+            window_size=5_000, reservoir_size=500, seed=0, replay_fraction=0.5, recovery_examples=40
+        )
+        for i in range(400):
+            buf.add(example(i))
+        buf.begin_drift(self.drift_at(300))
+        ts = buf.training_set()
+        post = sorted(p.offset for p in ts.positions if p.offset >= 300)
+        assert post == list(range(360, 400)) and ts.post_drift == 40
+        assert len(ts.labels) == 40 + ReplayBuffer.REPLAY_FLOOR  # max(32, 0.5 * 40)
