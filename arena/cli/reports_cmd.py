@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -129,13 +130,7 @@ def register(app: typer.Typer) -> None:
             rows = control.registry.history(
                 version_id=version, metric=metric or None, since=since, until=until, limit=limit
             )
-        records = [
-            {
-                k: (v.isoformat() if isinstance(v, datetime) else v)
-                for k, v in dataclasses.asdict(e).items()
-            }
-            for e in rows
-        ]
+        records = _records(rows)
         if fmt is OutputFormat.json:
             echo_json(records)
         elif fmt is OutputFormat.csv:
@@ -164,13 +159,7 @@ _DRIFT_FIELDS = (
 
 def _print_drifts(detections: list[DriftRecord], fmt: OutputFormat) -> None:
     """Drift detections, oldest first."""
-    records = [
-        {
-            k: (v.isoformat() if isinstance(v, datetime) else v)
-            for k, v in dataclasses.asdict(d).items()
-        }
-        for d in detections
-    ]
+    records = _records(detections)
     if fmt is OutputFormat.json:
         echo_json(records)
         return
@@ -192,3 +181,14 @@ def _print_drifts(detections: list[DriftRecord], fmt: OutputFormat) -> None:
             "" if d.champion_version is None else str(d.champion_version),
         )
     console.print(table)
+
+
+def _records(items: Sequence[Any]) -> list[dict[str, Any]]:
+    """Dataclass rows as plain dicts for JSON and CSV, times in ISO 8601."""
+    return [
+        {
+            k: (v.isoformat() if isinstance(v, datetime) else v)
+            for k, v in dataclasses.asdict(item).items()
+        }
+        for item in items
+    ]
