@@ -152,10 +152,10 @@ class Evaluator:
     def evaluate(self) -> None:
         """One evaluation round: score history, probation, then the newest challenger."""
         metrics = self.handle.metrics
-        metrics.rounds.inc()
         self._announce_expired_pin()
         champion = self.registry.champion()
         if champion is None:
+            metrics.rounds.inc()
             return
         metrics.champion_version.set(champion.id)
         now = datetime.now(UTC)
@@ -171,6 +171,7 @@ class Evaluator:
         self._window_start = now
         metrics.probation_open.set(0 if self.probation is None else 1)
         metrics.probation_labels.set(0 if self.probation is None else len(self.probation.monitor))
+        metrics.rounds.inc()  # last: a scrape that sees the round sees what it set
 
     def _follow_drift(self) -> None:
         """After a detected drift, judge challengers on post-drift events only.

@@ -59,6 +59,13 @@ class Fleet:
                 "evaluator", lambda st, stop: run_evaluator(st, stop, self.evaluator), self.settings
             )
 
+    def stop_evaluator(self, timeout_s: float = 60.0) -> None:
+        """Stop only the evaluator (no more promotions), e.g. to let the scorers converge."""
+        for thread, stop in self._threads:
+            if thread.name == "evaluator":
+                stop.set()
+                thread.join(timeout_s)
+
     def stop(self, timeout_s: float = 60.0) -> None:
         for _, stop in self._threads:
             stop.set()

@@ -104,6 +104,7 @@ def run_demo(base: Settings, config: DemoConfig) -> dict[str, Any]:
             "every event to be predicted",
             fleet,
         )
+        _converge(fleet, collector, config.scorers)
     finally:
         if dashboard is not None:
             dashboard.stop()
@@ -190,6 +191,27 @@ def _stream(
             progress.update(scored, completed=collector.predicted())
             time.sleep(0.2)
         progress.update(scored, completed=collector.predicted())
+
+
+def _converge(fleet: Fleet, collector: Collector, scorers: int, timeout_s: float = 60.0) -> None:
+    """Stop promoting, then let every scorer swap to the last promoted version (a promotion
+    just before the stream ended may still be loading), so the run ends on one version."""
+    fleet.stop_evaluator()
+    promoted = fleet.evaluator.promotions
+    if not promoted:
+        return
+    last = promoted[-1]
+    try:
+        _wait(
+            lambda: (
+                collector.serving_versions() == {f"scorer-{i + 1}": last for i in range(scorers)}
+            ),
+            timeout_s,
+            f"every scorer to serve v{last}",
+            fleet,
+        )
+    except ArenaError as exc:
+        log.warning("the fleet did not converge: %s", exc)
 
 
 def _wait(condition: Any, timeout_s: float, what: str, fleet: Fleet) -> None:
