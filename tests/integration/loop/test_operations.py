@@ -20,7 +20,6 @@ from storage.domain import VersionStatus
 
 from .conftest import Loop, Models
 
-
 # A switch is a download, a load and a warm-up: seconds on a quiet machine, but CI's
 # shared cores have taken more than 20 s (this asserts the switch, not its speed).
 SWITCH_S = 60
