@@ -163,11 +163,11 @@ class Evaluator:
         self._record_champion(champion, now)
         if self.probation is not None:
             self._check_probation(champion)
-        challenger = self._candidate()
+        challenger, newest = self._candidate()
         if challenger is not None:
             self._score_shadow(champion, challenger, now)
         if challenger is not None and (self.probation is None or self.cfg.judge_during_probation):
-            self._judge(champion, challenger, now)
+            self._judge(champion, challenger, now, newer_waits=newest > challenger.id)
         self._window_start = now
         metrics.probation_open.set(0 if self.probation is None else 1)
         metrics.probation_labels.set(0 if self.probation is None else len(self.probation.monitor))
@@ -211,9 +211,9 @@ class Evaluator:
             self.handle.decisions.append(f"{reason}: serving version {change.version.id}")
         self._pinned = pin.version_id if pin is not None else None
 
-    def _candidate(self) -> ModelVersion | None:
+    def _candidate(self) -> tuple[ModelVersion | None, int]:
         """The challenger to judge: the one on trial, else the newest (older ones are
-        rejected as superseded)."""
+        rejected as superseded); and the newest candidate's id (0: none)."""
         candidates = [
             v
             for v in sorted(
@@ -223,7 +223,7 @@ class Evaluator:
         ]
         if not candidates:
             self.trial = None
-            return None
+            return None, 0
         on_trial = None
         if self.trial is not None:
             on_trial = next((v for v in candidates if v.id == self.trial.challenger_id), None)
@@ -234,7 +234,7 @@ class Evaluator:
         for old in candidates:
             if old.id < keep.id:
                 self.registry.reject(old.id, f"superseded by version {newest.id}")
-        return keep
+        return keep, newest.id
 
     def _stale_after_drift(self, version: ModelVersion) -> bool:
         """Reject a challenger the trainer fit on pre-drift examples only, before the drift
@@ -276,7 +276,14 @@ class Evaluator:
         self.handle.metrics.champion_accuracy.set(metrics["accuracy"])
         self.handle.metrics.champion_samples.set(len(selection))
 
-    def _judge(self, champion: ModelVersion, challenger: ModelVersion, now: datetime) -> None:
+    def _judge(
+        self,
+        champion: ModelVersion,
+        challenger: ModelVersion,
+        now: datetime,
+        *,
+        newer_waits: bool,
+    ) -> None:
         trial = self.trial
         pair = (champion.id, challenger.id)
         if trial is None or (trial.champion_id, trial.challenger_id) != pair:
@@ -290,9 +297,9 @@ class Evaluator:
                 self.models.model(champion).predict_proba(images),
                 self.models.model(challenger).predict_proba(images),
             )
-        superseded = len(trial) >= max(
+        superseded = newer_waits and len(trial) >= max(
             self.cfg.min_samples, self.cfg.supersede_after
-        ) and self._newer_candidate_than(challenger)
+        )
         decision = self.policy.judge(
             trial.labels(),
             trial.champion_proba(),
@@ -377,11 +384,6 @@ class Evaluator:
                 mcnemar_c=decision.mcnemar.c,
                 p_value=decision.p_value,
             )
-        )
-
-    def _newer_candidate_than(self, challenger: ModelVersion) -> bool:
-        return any(
-            v.id > challenger.id for v in self.registry.list_versions(VersionStatus.CANDIDATE)
         )
 
     def _end_probation(self, outcome: ProbationOutcome, reason: str) -> None:
