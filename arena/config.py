@@ -72,7 +72,12 @@ class KafkaSettings(BaseSettings):
     scorer_status_topic: str = "arena.scorer-status"
     partitions: int = Field(default=4, ge=1)
     replication_factor: int = Field(default=1, ge=1)
-    transaction_timeout_ms: int = Field(default=60_000, ge=1_000)
+    # A scorer killed mid-transaction leaves offsets pending, and the group's other members
+    # cannot read its partitions until that transaction ends: its restart fences it at once;
+    # a scorer that never comes back stalls them this long (plus the broker's abort check,
+    # 1 s in Arena's stack). A transaction spans one batch's produce and commit, not its
+    # scoring, so 10 s is far above what one needs.
+    transaction_timeout_ms: int = Field(default=10_000, ge=1_000)
     # How long one blocking client call (commit, abort, send offsets, metadata, flush, close)
     # may wait before Arena recovers from it; small enough that SIGTERM ends a service in 10 s.
     call_timeout_ms: int = Field(default=5_000, ge=100, le=8_000)
@@ -150,6 +155,10 @@ class ObjectStoreSettings(BaseSettings):
     image_bucket: str = "arena-images"
     # Where the aliases live in the model bucket; by default derived from ARENA_DEPLOYMENT.
     alias_prefix: str = Field(default="aliases", pattern=r"^[a-z0-9_-]+(/[a-z0-9_-]+)*$")
+    # The longest wait for the next bytes of a response (not for the whole object): a request
+    # that MinIO accepted but never answers (it was stopping, or starting) holds a scorer's
+    # batch this long before the batch is retried.
+    read_timeout_s: float = Field(default=10.0, gt=0, le=300)
 
 
 class SigningSettings(BaseSettings):

@@ -29,7 +29,7 @@ from arena.join import LabeledExample
 from arena.signing import ArtifactSigner
 from evaluator.classification import classification_metrics
 from evaluator.policy import Decision, PromotionPolicy
-from evaluator.probation import ProbationMonitor
+from evaluator.probation_watch import Probation, ProbationWatch
 from evaluator.service import EvaluationWindow, decide_action
 from evaluator.shadow import ShadowSample, shadow_metrics
 from evaluator.telemetry import EvaluatorMetrics
@@ -54,14 +54,6 @@ log = logging.getLogger(__name__)
 
 ACTOR = "evaluator"
 DRIFT_SLACK = timedelta(seconds=5)  # a pre-drift fine-tune may finish just after the alarm
-
-
-@dataclass
-class Probation:
-    old: ModelVersion
-    new: ModelVersion
-    monitor: ProbationMonitor
-    fresh: list[LabeledExample] = field(default_factory=list)
 
 
 @dataclass
@@ -110,39 +102,29 @@ class Evaluator:
         self.shadow = ShadowSample(cfg.shadow_sample)
         self.drift_log = drift_log
         self.drift: DriftRecord | None = None  # the latest drift the trainer detected
-        self.probations = probations
+        self.watch = ProbationWatch(
+            cfg,
+            settings.kafka,
+            probations,
+            self.registry.get_version,
+            handle.metrics,
+            handle.decisions,
+        )
         self.decisions = decisions
         self.handle = handle
         self._window_start = datetime.now(UTC)
         self._pinned: int | None = None  # the version pinned at the previous round
-        self.probation: Probation | None = self._resumed_probation()
 
-    def _resumed_probation(self) -> Probation | None:
-        """The probation a previous run of the evaluator left open, with what it observed."""
-        saved = self.probations.current()
-        if saved is None:
-            return None
-        monitor = ProbationMonitor(self.cfg.probation_labels, self.cfg.significance)
-        for new_ok, old_ok in zip(saved.new_correct, saved.old_correct, strict=True):
-            monitor.add(new_ok, old_ok)
-        log.info(
-            "resuming the probation of v%d against v%d (%d labels so far)",
-            saved.new_version,
-            saved.old_version,
-            len(monitor),
-        )
-        return Probation(
-            self.registry.get_version(saved.old_version),
-            self.registry.get_version(saved.new_version),
-            monitor,
-        )
+    @property
+    def probation(self) -> Probation | None:
+        """The open probation of the champion, if any."""
+        return self.watch.current
 
     def add(self, example: LabeledExample | None) -> None:
         if example is None:
             return
         self.window.add(example)
-        if self.probation is not None:
-            self.probation.fresh.append(example)
+        self.watch.add(example)
 
     def observe_unlabeled(self, images: NDArray[np.float32]) -> None:
         """Live images (labeled or not) for the next round's shadow scoring."""
@@ -161,8 +143,7 @@ class Evaluator:
         now = datetime.now(UTC)
         self._follow_drift()
         self._record_champion(champion, now)
-        if self.probation is not None:
-            self._check_probation(champion)
+        self.watch.check(champion, self._predicted_classes, self._roll_back)
         challenger, newest = self._candidate()
         if challenger is not None:
             self._score_shadow(champion, challenger, now)
@@ -170,7 +151,7 @@ class Evaluator:
             self._judge(champion, challenger, now, newer_waits=newest > challenger.id)
         self._window_start = now
         metrics.probation_open.set(0 if self.probation is None else 1)
-        metrics.probation_labels.set(0 if self.probation is None else len(self.probation.monitor))
+        metrics.probation_labels.set(self.watch.labels)
         metrics.rounds.inc()  # last: a scrape that sees the round sees what it set
 
     def _follow_drift(self) -> None:
@@ -333,10 +314,8 @@ class Evaluator:
                 self._write(challenger.id, {"would_promote": 1.0}, n, now, "blocked_by_pin")
                 record(DecisionOutcome.BLOCKED_BY_PIN, action.reason)
         elif action.promote:
-            if self.probation is not None:  # the champion on probation is beaten already
-                self._end_probation(
-                    ProbationOutcome.CANCELLED, f"superseded: v{challenger.id} beat it"
-                )
+            # The champion on probation, if any, is beaten already.
+            self.watch.end(ProbationOutcome.CANCELLED, f"superseded: v{challenger.id} beat it")
             # Probation first: if the promotion's later steps fail (an outage), the restarted
             # round still watches the new champion; if it never happened, it is cancelled.
             self.start_probation(old=champion, new=challenger)
@@ -348,8 +327,7 @@ class Evaluator:
                     expected_champion=champion.id,
                 )
             except ChampionChanged as exc:
-                self.probation = None
-                self.probations.close(challenger.id, ProbationOutcome.CANCELLED, str(exc))
+                self.watch.end(ProbationOutcome.CANCELLED, str(exc))
                 log.warning("v%d not promoted: %s", challenger.id, exc)
                 record(DecisionOutcome.CANCELLED, f"{action.reason}; not promoted: {exc}")
                 return
@@ -386,60 +364,21 @@ class Evaluator:
             )
         )
 
-    def _end_probation(self, outcome: ProbationOutcome, reason: str) -> None:
-        p = self.probation
-        assert p is not None
-        self.probation = None
-        self.handle.decisions.append(f"probation v{p.new.id}: {outcome.value}: {reason}")
-        self.probations.close(p.new.id, outcome, reason)
-        self.handle.metrics.probation_verdicts.labels(outcome.value).inc()
-
     def start_probation(self, *, old: ModelVersion, new: ModelVersion) -> None:
         """Watch ``new`` against ``old`` on the next fresh labels; roll back if it is worse."""
-        monitor = ProbationMonitor(self.cfg.probation_labels, self.cfg.significance)
-        self.probations.open(new_version=new.id, old_version=old.id)
-        self.probation = Probation(old, new, monitor)
+        self.watch.start(old=old, new=new)
 
-    def _check_probation(self, champion: ModelVersion) -> None:
-        p = self.probation
-        assert p is not None
-        if champion.id != p.new.id:  # an operator changed the champion meanwhile
-            self.probation = None
-            reason = f"the champion became version {champion.id}"
-            self.probations.close(p.new.id, ProbationOutcome.CANCELLED, reason)
-            self.handle.metrics.probation_verdicts.labels(ProbationOutcome.CANCELLED.value).inc()
-            return
-        fresh = [
-            e
-            for e in p.fresh
-            if not p.new.trained_on(e.position.topic, e.position.partition, e.position.offset)
-        ]
-        p.fresh.clear()
-        if fresh:
-            images = np.stack([e.image for e in fresh], dtype=np.float32)
-            labels = np.fromiter((e.label for e in fresh), np.int64, len(fresh))
-            new_ok = self.models.model(p.new).predict_proba(images).argmax(axis=1) == labels
-            old_ok = self.models.model(p.old).predict_proba(images).argmax(axis=1) == labels
-            for n_ok, o_ok in zip(new_ok.tolist(), old_ok.tolist(), strict=True):
-                p.monitor.add(n_ok, o_ok)
-            self.probations.record(p.new.id, *p.monitor.pairs())
-        verdict = p.monitor.verdict()
-        if not verdict.done:
-            return
-        self.probation = None
-        self.handle.decisions.append(f"probation v{p.new.id}: {verdict.reason}")
-        outcome = ProbationOutcome.ROLLED_BACK if verdict.rollback else ProbationOutcome.KEPT
-        if verdict.rollback:
-            log.warning("rolling back v%d: %s", p.new.id, verdict.reason)
-            self.control.rollback(
-                reason=verdict.reason,
-                actor=ACTOR,
-                to_version=p.old.id,
-                expected_champion=p.new.id,
-            )
-            self.handle.rollbacks.append(p.new.id)
-        self.probations.close(p.new.id, outcome, verdict.reason)
-        self.handle.metrics.probation_verdicts.labels(outcome.value).inc()
+    def _predicted_classes(
+        self, version: ModelVersion, images: NDArray[np.float32]
+    ) -> NDArray[np.int64]:
+        proba = self.models.model(version).predict_proba(images)
+        return np.asarray(proba.argmax(axis=1), dtype=np.int64)
+
+    def _roll_back(self, new: ModelVersion, old: ModelVersion, reason: str) -> None:
+        self.control.rollback(
+            reason=reason, actor=ACTOR, to_version=old.id, expected_champion=new.id
+        )
+        self.handle.rollbacks.append(new.id)
 
     def _write(
         self, version_id: int, metrics: dict[str, float], n: int, now: datetime, role: str

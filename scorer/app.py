@@ -28,7 +28,7 @@ from arena.bus.stop import StopFlag
 from arena.bus.topics import default_topics, ensure_topics
 from arena.bus.transactional import TransactionalProcessor
 from arena.config import Settings
-from arena.errors import ArenaError
+from arena.errors import ArenaError, BusError
 from arena.events import STALE_AFTER_HEARTBEATS, ModelEvent, ScorerStatus
 from arena.image_batch import BatchDecoder
 from arena.image_source import ImageSource
@@ -181,16 +181,8 @@ def run_scorer(settings: Settings, stop: StopFlag, handle: ScorerHandle | None =
             handle.health_port,
         )
 
-        _await_first_model(handle, reloader, stop)
-        if stop.is_set():
-            return
-        first = handle.holder.current
-        assert first is not None
-        _announce(handle, first, report)
-
         consumer = BatchConsumer(settings.kafka, cfg.group_id, handle.scorer_id, **CONSUMER_TUNING)
         resources.callback(consumer.close)
-        consumer.subscribe([settings.kafka.image_topic])
         processor = TransactionalProcessor(
             consumer,
             lambda: make_producer(
@@ -201,6 +193,16 @@ def run_scorer(settings: Settings, stop: StopFlag, handle: ScorerHandle | None =
             settings.kafka,
             on_commit=lambda s: _count(handle, s),
         )
+        resources.callback(processor.close)  # if stopped before it runs (run closes it too)
+        _fence_predecessor(handle, processor)
+
+        _await_first_model(handle, reloader, stop)
+        if stop.is_set():
+            return
+        first = handle.holder.current
+        assert first is not None
+        _announce(handle, first, report)
+        consumer.subscribe([settings.kafka.image_topic])
         source = ImageSource.from_settings(store, settings)
         resources.callback(source.close)
         scorer = BatchScorer(
@@ -238,6 +240,25 @@ def run_scorer(settings: Settings, stop: StopFlag, handle: ScorerHandle | None =
             on_idle=on_idle,
             on_retry=lambda _: handle.metrics.batch_failures.inc(),
             health=handle.heartbeat,
+        )
+
+
+def _fence_predecessor(handle: ScorerHandle, processor: TransactionalProcessor) -> None:
+    """Register the transactional id before the slow part of starting (the model load).
+
+    A predecessor killed mid-transaction left offsets pending on its partitions, and the
+    group's other members cannot read those partitions until that transaction ends: fencing
+    it now aborts it within seconds of the restart, not after the model has loaded (tens of
+    seconds) or the transaction timeout. If the broker cannot be reached yet, the processor
+    registers the id before its first batch instead.
+    """
+    try:
+        processor.init()
+    except BusError as exc:
+        log.warning(
+            "scorer %s: transactional id not registered yet (%s); retrying before the first batch",
+            handle.scorer_id,
+            exc,
         )
 
 

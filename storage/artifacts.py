@@ -67,7 +67,7 @@ class ArtifactStore:
             # bigger thread pool would open and discard connections on every request.
             http_client=urllib3.PoolManager(
                 maxsize=max(10, fetch_threads),
-                timeout=urllib3.Timeout(connect=5.0, read=60.0),
+                timeout=urllib3.Timeout(connect=5.0, read=s3.read_timeout_s),
                 retries=urllib3.Retry(
                     total=3, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504)
                 ),

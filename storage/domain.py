@@ -140,6 +140,8 @@ class Probation:
     """A new champion watched against the one it replaced, on fresh labeled events.
 
     ``new_correct[i]`` / ``old_correct[i]``: whether each model got the i-th event right.
+    ``next_offsets``: per ``"<topic>:<partition>"`` of the image topic, the first offset not
+    counted yet (at the start, the topic's end when the new champion was promoted).
     """
 
     new_version: int
@@ -147,6 +149,7 @@ class Probation:
     started_at: datetime
     new_correct: tuple[bool, ...] = ()
     old_correct: tuple[bool, ...] = ()
+    next_offsets: dict[str, int] = field(default_factory=dict)
     outcome: ProbationOutcome = ProbationOutcome.OPEN
     reason: str = ""
 

@@ -227,6 +227,8 @@ class ProbationRow(Base):
     started_at: Mapped[datetime] = mapped_column(server_default=func.now())
     new_correct: Mapped[list[bool]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
     old_correct: Mapped[list[bool]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    # Per "<topic>:<partition>" of the image topic, the first offset not counted yet.
+    next_offsets: Mapped[dict[str, int]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     outcome: Mapped[str] = mapped_column(server_default=ProbationOutcome.OPEN.value)
     reason: Mapped[str] = mapped_column(server_default="")
     closed_at: Mapped[datetime | None]
@@ -238,6 +240,7 @@ class ProbationRow(Base):
             started_at=self.started_at,
             new_correct=tuple(bool(x) for x in self.new_correct),
             old_correct=tuple(bool(x) for x in self.old_correct),
+            next_offsets={str(k): int(v) for k, v in self.next_offsets.items()},
             outcome=ProbationOutcome(self.outcome),
             reason=self.reason,
         )

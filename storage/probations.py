@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy import Engine, func, select, update
 
@@ -18,8 +18,11 @@ class Probations:
     def __init__(self, engine: Engine) -> None:
         self._sessions = session_factory(engine)
 
-    def open(self, *, new_version: int, old_version: int) -> Probation:
-        """Start watching ``new_version`` against ``old_version``; cancels any open one."""
+    def open(
+        self, *, new_version: int, old_version: int, next_offsets: Mapping[str, int]
+    ) -> Probation:
+        """Start watching ``new_version`` against ``old_version`` on the events from
+        ``next_offsets`` on (per ``"<topic>:<partition>"``); cancels any open one."""
         with self._sessions.begin() as session:
             session.execute(
                 update(ProbationRow)
@@ -32,10 +35,15 @@ class Probations:
             )
             row = session.get(ProbationRow, new_version)
             if row is None:
-                row = ProbationRow(new_version=new_version, old_version=old_version)
+                row = ProbationRow(
+                    new_version=new_version,
+                    old_version=old_version,
+                    next_offsets=dict(next_offsets),
+                )
                 session.add(row)
             else:  # promoted again after an earlier probation: start over
                 row.old_version, row.new_correct, row.old_correct = old_version, [], []
+                row.next_offsets = dict(next_offsets)
                 row.outcome, row.reason, row.closed_at = ProbationOutcome.OPEN.value, "", None
             session.flush()
             session.refresh(row)
@@ -50,9 +58,14 @@ class Probations:
             return row.to_domain() if row else None
 
     def record(
-        self, new_version: int, new_correct: Sequence[bool], old_correct: Sequence[bool]
+        self,
+        new_version: int,
+        new_correct: Sequence[bool],
+        old_correct: Sequence[bool],
+        next_offsets: Mapping[str, int],
     ) -> None:
-        """Save the paired outcomes observed so far of an open probation."""
+        """Save the paired outcomes observed so far of an open probation, and where counting
+        goes on (in the same transaction: a restart counts no event twice)."""
         with self._sessions.begin() as session:
             session.execute(
                 update(ProbationRow)
@@ -60,7 +73,11 @@ class Probations:
                     ProbationRow.new_version == new_version,
                     ProbationRow.outcome == ProbationOutcome.OPEN.value,
                 )
-                .values(new_correct=list(new_correct), old_correct=list(old_correct))
+                .values(
+                    new_correct=list(new_correct),
+                    old_correct=list(old_correct),
+                    next_offsets=dict(next_offsets),
+                )
             )
 
     def close(self, new_version: int, outcome: ProbationOutcome, reason: str) -> None:

@@ -158,16 +158,46 @@ def run_trainer(settings: Settings, stop: StopFlag, handle: TrainerHandle | None
                 dlq.produce(dead.topic, dead.value, dead.key, headers=list(dead.headers))
                 log.warning("malformed label to %s: %s", dead.topic, reason)
             fine_tune_if_due()
+            if worker.busy and trainer.intake.needs_training and not paused:
+                pause_intake()
+
+        paused = False
+
+        def pause_intake() -> None:
+            # One more batch could push examples no fine-tune has had out of the window:
+            # read nothing until the fine-tune in flight is done and the next one has them.
+            nonlocal paused
+            consumer.pause()
+            paused = True
+            metrics.intake_paused.set(1)
+            log.info(
+                "intake paused: the window has room for %d more untrained examples; reading "
+                "again once the fine-tune in flight is done",
+                trainer.buffer.room,
+            )
+
+        def resume_intake() -> None:
+            nonlocal paused
+            consumer.resume()
+            paused = False
+            metrics.intake_paused.set(0)
 
         worker = FineTuneWorker(lambda ts, stop: trainer.fine_tune(ts, stop), time.monotonic)
         resources.callback(worker.stop, 5.0)  # first: cancels the fit before anything closes
         training_post_drift = False
 
         def fine_tune_if_due() -> None:
-            nonlocal training_post_drift
             outcome = worker.collect()
             if outcome is not None:
                 finished(outcome)
+            try:
+                cut_next_set()
+            finally:
+                if paused and not (worker.busy and trainer.intake.needs_training):
+                    resume_intake()
+
+        def cut_next_set() -> None:
+            nonlocal training_post_drift
             if worker.busy:
                 return
             ts = trainer.take_training_set()

@@ -60,7 +60,14 @@ class Trainer:
         recovery = RecoveryCadence(
             cfg.drift_min_labels, cfg.drift_every_labels, cfg.drift_cooldown_labels
         )
-        self.intake = TrainingIntake(self.buffer, self.trigger, labels.holdout_percent, recovery)
+        self.intake = TrainingIntake(
+            self.buffer,
+            self.trigger,
+            labels.holdout_percent,
+            recovery,
+            # One batch's examples: while a fine-tune runs, the loop stops reading at this.
+            reserve=min(cfg.batch_size, cfg.window_size // 2),
+        )
         self.timer_fired = threading.Event()
         self.retrain_requested = threading.Event()  # a scheduled retrain job fired
         self._own_line: ModelFlavor | None = None  # last challenger, when flavors differ

@@ -140,6 +140,7 @@ class ReplayBuffer:
         self._left_window = 0  # examples that fell out of the window: Algorithm R's n
         self._rng = np.random.default_rng(seed)
         self._ingested = TrainingLineage()
+        self._untrained = 0  # window entries added since the last training set was cut
 
     def add(self, example: LabeledExample) -> None:
         """Add one labeled example; the oldest window entry moves to the reservoir sampler."""
@@ -148,10 +149,18 @@ class ReplayBuffer:
             self._offer_to_reservoir(example)  # a late label from before the drift
             return
         self._window.append(example)
+        self._untrained += 1
         if len(self._window) > self._window_size:
             self._offer_to_reservoir(self._window.popleft())
         if self._drift is not None and len(self._window) >= self._window_size:
             self._drift = None  # recovered: the window is all post-drift
+
+    @property
+    def room(self) -> int:
+        """How many more examples fit before one that no training set has had yet would
+        fall out of the window (into the reservoir's sample, where it may be dropped);
+        negative when some already have."""
+        return self._window_size - self._untrained
 
     @property
     def recovering(self) -> bool:
@@ -209,6 +218,7 @@ class ReplayBuffer:
     def mark_trained(self) -> None:
         """Start a new ingestion period after a fine-tune."""
         self._ingested = TrainingLineage()
+        self._untrained = 0
 
     def _offer_to_reservoir(self, example: LabeledExample) -> None:
         # Algorithm R: after n offers each offered example is held with probability k/n.

@@ -71,6 +71,7 @@ class TrainingIntake:
         buffer: the replay buffer to fill.
         trigger: counts the examples that entered the buffer.
         holdout_percent: share of event ids reserved for the evaluator (see ``is_holdout``).
+        reserve: room kept in the window for one more batch (``needs_training``).
     """
 
     def __init__(
@@ -79,8 +80,10 @@ class TrainingIntake:
         trigger: FineTuneTrigger,
         holdout_percent: int,
         recovery: RecoveryCadence | None = None,
+        reserve: int = 0,
     ):
         self._buffer = buffer
+        self._reserve = reserve
         self._trigger = trigger
         self._holdout_percent = holdout_percent
         self._recovery = recovery or RecoveryCadence()
@@ -114,6 +117,12 @@ class TrainingIntake:
         self._drift_labels += 1
         return True
 
+    @property
+    def needs_training(self) -> bool:
+        """Whether the window's room for examples no training set has had is down to the
+        reserve: the next set must be cut before more are read, or some fall out of it."""
+        return self._buffer.room <= self._reserve
+
     def take_now(self) -> TrainingSet | None:
         """The whole buffer as a training set now, whatever the trigger says (a scheduled
         retrain); None when the buffer is empty."""
@@ -129,6 +138,7 @@ class TrainingIntake:
 
         While recovering from a drift, "due" is the recovery cadence: the first fine-tune as
         soon as ``min_labels`` post-drift examples are in, then one every ``every_labels``.
+        Otherwise it is also due, whatever the trigger says, when ``needs_training``.
         """
         if self._buffer.recovering:
             post = self._buffer.post_drift
@@ -138,7 +148,7 @@ class TrainingIntake:
             ):
                 return None
             self._drift_fine_tunes += 1
-        elif not self._trigger.due():
+        elif not self._trigger.due() and not self.needs_training:
             return None
         training_set = self._buffer.training_set()
         self._buffer.mark_trained()

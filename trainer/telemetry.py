@@ -83,6 +83,12 @@ class TrainerMetrics:
             "1 while the trainer recovers from a detected drift",
             registry=r,
         )
+        self.intake_paused = Gauge(
+            "arena_trainer_intake_paused",
+            "1 while the trainer reads nothing: the window is full of examples no fine-tune "
+            "has had, and one is in flight",
+            registry=r,
+        )
 
     def watch_join(self, stats: Callable[[], JoinStats | None]) -> None:
         """Export the join buffer's statistics, read from ``stats`` at each scrape."""

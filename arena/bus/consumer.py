@@ -170,6 +170,14 @@ class BatchConsumer:
     def assignment(self) -> list[TopicPartition]:
         return self._consumer.assignment()
 
+    def pause(self) -> None:
+        """Stop fetching from every assigned partition (the group membership stays alive:
+        ``consume`` goes on returning nothing). Partitions assigned later are not paused."""
+        self._consumer.pause(self._consumer.assignment())
+
+    def resume(self) -> None:
+        self._consumer.resume(self._consumer.assignment())
+
     def commit(self, offsets: list[TopicPartition]) -> None:
         """Commit ``offsets`` synchronously (for consumers outside a transaction)."""
         what = f"commit for group {self.group_id}"

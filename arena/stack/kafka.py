@@ -178,6 +178,9 @@ class KafkaServer:
             "share.coordinator.state.topic.replication.factor": "1",
             "share.coordinator.state.topic.min.isr": "1",
             "group.initial.rebalance.delay.ms": "0",
+            # How often the coordinator aborts transactions past their timeout (10 s by
+            # default): a dead scorer's partitions wait for its transaction to end.
+            "transaction.abort.timed.out.transaction.cleanup.interval.ms": "1000",
             "log.retention.hours": "24",
             "log.cleaner.dedupe.buffer.size": str(32 * 1024 * 1024),
         }

@@ -11,7 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 
+from arena.bus.consumer import consumer_config
+from arena.bus.lag import end_offsets
 from arena.datasets import load_mnist
 from arena.faults import CRASH_ENV
 from arena.flavors import load_model
@@ -142,20 +145,23 @@ def test_kill9_trainer_and_evaluator(
         result.check(trainer.alive(), "the trainer is not running after its restarts")
         trainer.stop()  # part two judges one challenger: no new candidates meanwhile
         # Part two: the evaluator promotes the stronger model, and is killed on probation.
+        # It starts where the stream is, as one that has kept up would (not minutes behind,
+        # where all it could judge are labels from before the world changed).
+        _move_group_to_end(run, run.settings.evaluator.group_id)
+        weak = load_model("keras", weak_champion_bytes, expected_input_shape=(28, 28))
+        x = load_mnist().x_test.astype(np.float32) / 255.0
+        agreeing_with_weak = weak.predict_proba(x).argmax(axis=1).astype(np.int64)
         evaluator = run.fleet.add("evaluator", "evaluator")
         strong = run.dep.register(champion_bytes)
         promoted = wait_for(
             lambda: (c := run.dep.registry.champion()) is not None and c.id == strong.id,
             180.0,
-            poll_s=0.5,
+            poll_s=0.2,
         )
         run.require(promoted, f"the evaluator did not promote v{strong.id} within 180 s")
         # From now on the labels agree with the old champion: the new one is worse live, so
         # probation must roll it back, also across the evaluator's crash.
-        weak = load_model("keras", weak_champion_bytes, expected_input_shape=(28, 28))
-        x = load_mnist().x_test.astype(np.float32) / 255.0
-        images.label_values = weak.predict_proba(x).argmax(axis=1).astype(np.int64)
-        time.sleep(1.0)
+        images.label_values = agreeing_with_weak
         champion = run.dep.registry.champion()
         run.require(
             champion is not None and champion.id == strong.id,
@@ -181,6 +187,21 @@ def test_kill9_trainer_and_evaluator(
         run.finish_load()
         result.events = load.produced
     assert result.passed, result.summary()
+
+
+def _move_group_to_end(run: Run, group: str) -> None:
+    """Commit ``group``'s offsets at the end of the image and label topics."""
+    kafka = run.settings.kafka
+    ends = [
+        TopicPartition(topic, partition, offset)
+        for topic in (kafka.image_topic, kafka.label_topic)
+        for partition, offset in end_offsets(kafka, topic).items()
+    ]
+    consumer = Consumer(consumer_config(kafka, group))
+    try:
+        consumer.commit(offsets=ends, asynchronous=False)
+    finally:
+        consumer.close()
 
 
 def _control(run: Run, *args: str, fault: str | None = None) -> subprocess.CompletedProcess[str]:

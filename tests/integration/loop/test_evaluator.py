@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from arena.bus.producer import make_producer
 from arena.config import with_overrides
 from arena.datasets import load_mnist
 from arena.images import to_unit_float
@@ -19,14 +20,18 @@ from storage.probations import Probations
 from .conftest import Loop, Models
 
 
-def labeled(n: int, offset: int = 0) -> list[LabeledExample]:
-    """Fresh labeled digits the models never trained on (MNIST test split)."""
+def labeled(
+    n: int, offset: int = 0, topic: str = "arena.images", first_offset: int | None = None
+) -> list[LabeledExample]:
+    """Fresh labeled digits the models never trained on (MNIST test split), at Kafka
+    offsets ``first_offset``... of partition 0 of ``topic`` (default: ``offset``...)."""
     data = load_mnist()
     images = to_unit_float(data.x_test[offset : offset + n])
+    at = offset if first_offset is None else first_offset
     return [
         LabeledExample(
             f"ev-{offset + i}",
-            EventPosition("arena.images", 0, offset + i),
+            EventPosition(topic, 0, at + i),
             images[i],
             int(data.y_test[offset + i]),
         )
@@ -180,3 +185,37 @@ def test_a_restarted_evaluator_resumes_the_probation_where_it_was(
     assert handle.rollbacks == [bad.id]
     assert loop.registry.champion().id == good.id  # type: ignore[union-attr]
     assert Probations(make_engine(loop.settings.db)).current() is None, "probation closed"
+
+
+def test_probation_counts_only_events_after_the_promotion_and_each_once_across_a_restart(
+    loop: Loop, models: Models
+) -> None:
+    topic = loop.settings.kafka.image_topic
+    producer = make_producer(loop.settings.kafka)
+    for i in range(30):  # what the image topic held when the new champion was promoted
+        producer.produce(topic, f"image-{i}".encode(), partition=0)
+    assert producer.flush(10) == 0
+    good = loop.register(models.good)
+    loop.control.promote(good.id, reason="initial", actor="test")
+    new = loop.register(models.good.clone(), parent=good.id)
+    loop.control.promote(new.id, reason="test", actor="ops")
+    before, _ = make_evaluator(loop)
+    before.start_probation(old=good, new=new)
+    earlier = labeled(30, offset=3000, topic=topic, first_offset=0)
+    after_promotion = labeled(40, offset=3030, topic=topic, first_offset=30)
+    for example in earlier + after_promotion:
+        before.add(example)
+    before.evaluate()
+    assert before.probation is not None
+    assert len(before.probation.monitor) == 40, "events from before the promotion counted"
+
+    again, _ = make_evaluator(loop)  # restarted: it reads the same events again, then more
+    for example in (
+        earlier + after_promotion + labeled(25, offset=3070, topic=topic, first_offset=70)
+    ):
+        again.add(example)
+    again.evaluate()
+    assert again.probation is not None
+    assert len(again.probation.monitor) == 65, "events counted twice after the restart"
+    saved = Probations(make_engine(loop.settings.db)).current()
+    assert saved is not None and saved.next_offsets[f"{topic}:0"] == 95

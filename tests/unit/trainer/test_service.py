@@ -90,6 +90,28 @@ def test_intake_not_due_returns_none() -> None:
     assert trigger.new_labels == 1
 
 
+def test_a_window_running_out_of_room_forces_a_set_before_an_untrained_example_falls_out() -> None:
+    # The trigger alone would wait for 1,000 labels; the window holds 100.
+    trigger = FineTuneTrigger(every_labels=1000, interval_s=0, clock=FakeClock())
+    buffer = ReplayBuffer(100, 0, seed=0)
+    intake = TrainingIntake(buffer, trigger, holdout_percent=0, reserve=30)
+    for i in range(69):
+        intake.offer(example(i))
+    assert not intake.needs_training and intake.take_if_due() is None
+    intake.offer(example(69))  # room 30: one more batch of 30 could push one out
+    assert intake.needs_training
+    ts = intake.take_if_due()
+    assert ts is not None and [p.offset for p in ts.positions] == list(range(70))
+    assert buffer.room == 100 and not intake.needs_training
+    # Everything ever offered is in a training set, however late the trigger would fire.
+    trained = {p.offset for p in ts.positions}
+    for i in range(70, 500):
+        intake.offer(example(i))
+        if (cut := intake.take_if_due()) is not None:
+            trained |= {p.offset for p in cut.positions}
+    assert trained >= set(range(500 - 70))
+
+
 class TestRecoveryCadence:
     @staticmethod
     def intake(buf: ReplayBuffer) -> TrainingIntake:
