@@ -181,6 +181,10 @@ class StackSettings(BaseSettings):
     state_dir: Path = Path("/var/tmp/arena")  # noqa: S108 - a fixed, documented location
     kafka_version: str = "4.1.1"
     kafka_controller_port: int = 19093
+    # Nodes of the native Kafka (arena stack up --brokers N): node i listens on the bootstrap
+    # port + 2(i-1), its controller on this port + 2(i-1); 3 replicas, 2 in sync.
+    # None: the size the stack was first started with (1 if never).
+    kafka_brokers: int | None = Field(default=None, ge=1, le=9)
     kafka_heap_mb: int = 512
     minio_console_port: int = 19001
     minio_version: str = "v0.0.0-20260212201848-7aac2a2c5b7c"

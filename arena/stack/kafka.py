@@ -1,4 +1,11 @@
-"""Apache Kafka 4.x, one node in KRaft mode (broker + controller), from Maven Central jars."""
+"""Apache Kafka 4.x in KRaft mode, from Maven Central jars: one node (broker + controller), or
+a cluster of ``ARENA_STACK_KAFKA_BROKERS`` such nodes on this machine.
+
+In a cluster, node ``i`` (1-based) listens for clients on the bootstrap port + 2(i-1) and for
+the quorum on the controller port + 2(i-1); every node is a voter. Internal topics get three
+replicas (or as many as there are nodes) and two in sync, and so does every topic created
+without its own setting (``default.replication.factor``, ``min.insync.replicas``).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ from confluent_kafka.admin import AdminClient
 from pydantic import SecretStr
 
 from arena.config import KafkaSettings, StackSettings
+from arena.errors import ConfigError
 from arena.stack.credentials import ADMIN, ROLES, load_or_create, principal
 from arena.stack.process import ManagedProcess, run_checked, wait_until
 from arena.stack.tools import require_tool
@@ -52,30 +60,45 @@ logger.controller.level = WARN
 
 def split_host_port(address: str, setting: str) -> tuple[str, int]:
     """``host:port`` → (host, port), with an error naming the setting."""
-    from arena.errors import ConfigError
-
     host, sep, port = address.rpartition(":")
     if not sep or not port.isdigit():
         raise ConfigError(f"{setting}: expected host:port, got {address!r}")
     return host, int(port)
 
 
+def first_address(bootstrap: str) -> tuple[str, int]:
+    """The first ``host:port`` of ``ARENA_KAFKA_BOOTSTRAP`` (a comma-separated list)."""
+    return split_host_port(bootstrap.split(",")[0].strip(), "ARENA_KAFKA_BOOTSTRAP")
+
+
 class KafkaServer:
-    """Install (jars), configure, format and run the single-node KRaft broker."""
+    """Install (jars), configure, format and run one KRaft node (broker + controller):
+    node ``node`` of ``nodes`` (a single-node cluster by default)."""
 
     name = "kafka"
 
-    def __init__(self, kafka: KafkaSettings, stack: StackSettings) -> None:
-        self.host, self.port = split_host_port(kafka.bootstrap, "ARENA_KAFKA_BOOTSTRAP")
+    def __init__(
+        self, kafka: KafkaSettings, stack: StackSettings, node: int = 1, nodes: int = 1
+    ) -> None:
+        host, port = first_address(kafka.bootstrap)
+        self.host, self.port = host, port + 2 * (node - 1)
+        self.controller_port = stack.kafka_controller_port + 2 * (node - 1)
+        self.node, self.nodes = node, nodes
         self.kafka = kafka
         self.stack = stack
         self.libs = stack.cache_dir / f"kafka-{stack.kafka_version}" / "libs"
-        self.state = stack.state_dir / "kafka"
-        self.process = ManagedProcess("kafka", self.state / "kafka.pid", self.state / "kafka.log")
+        self.state = stack.state_dir / ("kafka" if node == 1 else f"kafka-{node}")
+        label = "kafka" if nodes == 1 else f"kafka-{node}"
+        self.process = ManagedProcess(label, self.state / "kafka.pid", self.state / "kafka.log")
 
     @property
     def address(self) -> str:
         return f"{self.host}:{self.port}"
+
+    def voters(self) -> str:
+        """``controller.quorum.voters``: every node of the cluster."""
+        first = self.stack.kafka_controller_port
+        return ",".join(f"{i}@{self.host}:{first + 2 * (i - 1)}" for i in range(1, self.nodes + 1))
 
     def install(self) -> bool:
         """Fetch the jars with Maven once; returns whether anything was downloaded."""
@@ -117,7 +140,7 @@ class KafkaServer:
         )
 
     def _listener_props(self) -> dict[str, str]:
-        ctl = f"{self.host}:{self.stack.kafka_controller_port}"
+        ctl = f"{self.host}:{self.controller_port}"
         if not self.secure:
             return {
                 "listeners": f"PLAINTEXT://{self.address},CONTROLLER://{ctl}",
@@ -159,24 +182,32 @@ class KafkaServer:
     def _write_config(self) -> Path:
         data = self.state / "data"
         data.mkdir(parents=True, exist_ok=True)
-        ctl = self.stack.kafka_controller_port
+        # Internal topics must not ask for more replicas than exist, or transactions and
+        # consumer groups hang; in a cluster, three copies and two in sync.
+        replicas = str(min(3, self.nodes))
+        in_sync = str(min(2, self.nodes))
+        quorum = (
+            {"controller.quorum.bootstrap.servers": f"{self.host}:{self.controller_port}"}
+            if self.nodes == 1
+            else {"controller.quorum.voters": self.voters()}
+        )
         props = {
             "process.roles": "broker,controller",
-            "node.id": "1",
+            "node.id": str(self.node),
             **self._listener_props(),
             "controller.listener.names": "CONTROLLER",
-            "controller.quorum.bootstrap.servers": f"{self.host}:{ctl}",
+            **quorum,
             "log.dirs": str(data),
             "num.partitions": "1",
-            # One node: internal topics must not ask for more replicas than exist, or
-            # transactions and consumer groups hang.
-            "offsets.topic.replication.factor": "1",
+            "default.replication.factor": replicas,
+            "min.insync.replicas": in_sync,
+            "offsets.topic.replication.factor": replicas,
             "offsets.topic.num.partitions": "8",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.replication.factor": replicas,
+            "transaction.state.log.min.isr": in_sync,
             "transaction.state.log.num.partitions": "8",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": replicas,
+            "share.coordinator.state.topic.min.isr": in_sync,
             "group.initial.rebalance.delay.ms": "0",
             # How often the coordinator aborts transactions past their timeout (10 s by
             # default): a dead scorer's partitions wait for its transaction to end.
@@ -205,21 +236,22 @@ class KafkaServer:
             *args,
         ]
 
-    def start(self) -> None:
+    def start(self, cluster_id: str | None = None) -> None:
         config = self._write_config()
         if not (self.state / "data" / "meta.properties").exists():
+            quorum = ["--standalone"] if self.nodes == 1 else []  # else: the static voters
             run_checked(
                 self._java(
                     "kafka.tools.StorageTool",
                     "format",
-                    "--standalone",
+                    *quorum,
                     "-t",
-                    _new_cluster_id(),
+                    cluster_id or _new_cluster_id(),
                     "-c",
                     str(config),
                     *self._scram_users(),
                 ),
-                what="formatting the KRaft log directory",
+                what=f"formatting the KRaft log directory of node {self.node}",
             )
         self.process.start(self._java("kafka.Kafka", str(config)))
 
@@ -268,7 +300,68 @@ class KafkaServer:
 
     def describe(self) -> str:
         auth = " SASL/SCRAM + ACLs" if self.secure else ""
-        return f"kafka  {self.address} (controller :{self.stack.kafka_controller_port}){auth}"
+        return f"kafka  {self.address} (controller :{self.controller_port}){auth}"
+
+
+class KafkaCluster:
+    """``nodes`` KRaft nodes on this machine (see the module docstring), as one server."""
+
+    name = "kafka"
+
+    def __init__(self, kafka: KafkaSettings, stack: StackSettings, nodes: int) -> None:
+        if stack.secure:
+            raise ConfigError(
+                "ARENA_STACK_SECURE: the native stack's SASL/ACL mode runs one broker only "
+                f"(ARENA_STACK_KAFKA_BROKERS={nodes}); point Arena at a secured cluster instead"
+            )
+        self.nodes = [KafkaServer(kafka, stack, i, nodes) for i in range(1, nodes + 1)]
+        self.kafka = kafka
+        self.stack = stack
+        self._cluster_id_file = stack.state_dir / "kafka" / "cluster-id"
+
+    @property
+    def bootstrap(self) -> str:
+        """Every node's client address: what ``ARENA_KAFKA_BOOTSTRAP`` should list."""
+        return ",".join(n.address for n in self.nodes)
+
+    def install(self) -> bool:
+        return self.nodes[0].install()
+
+    def start(self) -> None:
+        if not self._cluster_id_file.exists():
+            self._cluster_id_file.parent.mkdir(parents=True, exist_ok=True)
+            self._cluster_id_file.write_text(_new_cluster_id())
+        cluster_id = self._cluster_id_file.read_text().strip()
+        for node in self.nodes:
+            node.start(cluster_id)
+
+    def ready(self) -> bool:
+        """Every node is in the metadata (a cluster that lacks one is not up yet)."""
+        admin = AdminClient(
+            {
+                **self.kafka.client_config(),
+                "bootstrap.servers": self.bootstrap,
+                "socket.timeout.ms": 2000,
+                "log_level": 0,
+            }
+        )
+        metadata = admin.list_topics(timeout=2)
+        return len(metadata.brokers) == len(self.nodes)
+
+    def wait_ready(self, timeout_s: float) -> float:
+        return wait_until(
+            self.ready,
+            what=f"a Kafka cluster of {len(self.nodes)} nodes",
+            timeout_s=timeout_s,
+            on_timeout=lambda: "\n".join(n.process.log_tail() for n in self.nodes),
+        )
+
+    def stop(self) -> bool:
+        stopped = [node.stop() for node in self.nodes]
+        return any(stopped)
+
+    def describe(self) -> str:
+        return f"kafka  {len(self.nodes)} nodes, bootstrap {self.bootstrap}"
 
 
 def _new_cluster_id() -> str:
