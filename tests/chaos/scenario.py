@@ -46,6 +46,15 @@ class Run:
         if not ok:
             raise ScenarioAborted(failure)
 
+    def scorers_under_load(self, n_scorers: int, plan: Plan) -> tuple[list[str], PacedLoad]:
+        """The steady state most faults start from: ``n_scorers`` serving, the scale's load
+        flowing through every one of them. Returns their names and the load."""
+        ids = [s.name for s in self.fleet.scorers(n_scorers)]
+        self.wait_serving(ids)
+        load = self.start_load(plan, rate=self.scale.rate, min_events=self.scale.min_events)
+        self.wait_flowing(ids)
+        return ids, load
+
     def start_load(self, plan: Plan, **kwargs: Any) -> PacedLoad:
         self.load = PacedLoad(self.settings.kafka, plan, **kwargs)
         self.load.start()

@@ -57,16 +57,10 @@ def test_kill9_the_leader_of_a_partition(
     )
     settings: Settings = healed_cluster.settings
     with scenario(result, settings, champion_bytes, log_dir, scale) as run:
-        scorers = run.fleet.scorers(2)
-        ids = [s.name for s in scorers]
-        run.wait_serving(ids)
-        load = run.start_load(
-            MnistImages(run.dep.run_id), rate=scale.rate, min_events=scale.min_events
-        )
-        run.wait_flowing(ids)
+        _, load = run.scorers_under_load(2, MnistImages(run.dep.run_id))
         victim = healed_cluster.leader_of(run.settings.kafka.image_topic, 0)
         result.details["killed_node"] = victim
-        healed_cluster.kill9(victim)
+        healed_cluster.kill9(victim)  # its partitions' new leaders: the in-sync followers
         killed = time.monotonic()
         result.recovery_s = run.wait_resumed(killed, RECOVERY_CAP_S)
         result.recovery_cap_s = RECOVERY_CAP_S
@@ -98,13 +92,7 @@ def test_kill9_a_node_during_a_promotion(
     )
     settings: Settings = healed_cluster.settings
     with scenario(result, settings, champion_bytes, log_dir, scale) as run:
-        scorers = run.fleet.scorers(2)
-        ids = [s.name for s in scorers]
-        run.wait_serving(ids)
-        load = run.start_load(
-            MnistImages(run.dep.run_id), rate=scale.rate, min_events=scale.min_events
-        )
-        run.wait_flowing(ids)
+        ids, load = run.scorers_under_load(2, MnistImages(run.dep.run_id))
         v2 = run.dep.register(champion_bytes)
         victim = healed_cluster.leader_of(run.settings.kafka.model_topic, 0)
         result.details["killed_node"] = victim

@@ -77,10 +77,7 @@ def _broker_fault(
         "0 lost, 0 duplicated; scorers resume without a restart <= 30 s after the broker answers",
     )
     with scenario(result, chaos_stack.settings, champion_bytes, log_dir, scale) as run:
-        scorers = run.fleet.scorers(2)
-        run.wait_serving([s.name for s in scorers])
-        run.start_load(MnistImages(run.dep.run_id), rate=scale.rate, min_events=scale.min_events)
-        run.wait_flowing([s.name for s in scorers])
+        run.scorers_under_load(2, MnistImages(run.dep.run_id))
         if fault == "kill9":
             chaos_stack.kill9("kafka")
             time.sleep(5.0)

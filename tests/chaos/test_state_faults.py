@@ -231,13 +231,7 @@ def test_crash_between_control_plane_steps(
         "does not roll back twice",
     )
     with scenario(result, chaos_stack.settings, champion_bytes, log_dir, scale) as run:
-        scorers = run.fleet.scorers(2)
-        ids = [s.name for s in scorers]
-        run.wait_serving(ids)
-        load = run.start_load(
-            MnistImages(run.dep.run_id), rate=scale.rate, min_events=scale.min_events
-        )
-        run.wait_flowing(ids)
+        ids, load = run.scorers_under_load(2, MnistImages(run.dep.run_id))
         v2 = run.dep.register(champion_bytes)
         v3 = run.dep.register(champion_bytes)
         run.dep.control.promote(v2.id, reason="chaos: v2", actor="chaos")
