@@ -67,6 +67,10 @@ def anchor_of(key: str, r: dict[str, Any]) -> str:
         "e2e_steady_img_s": throughput,
         "e2e_png_img_s": throughput,
         "scale_2_scorers_img_s": throughput,
+        "scale_4_scorers_img_s": "4 scorers on a 3-node cluster (3 replicas, 2 in sync), "
+        f"against 1 there in the same run: {_fmt(r.get('scale_1_scorer_cluster_img_s'))}/s",
+        "scale_1_scorer_cluster_img_s": "1 scorer on that cluster; against e2e_img_s: what "
+        "replication costs here",
         "claimcheck_img_s": f"packed claim checks (1,024 images per object); {throughput}; "
         "target 3,000/s",
         "claimcheck_per_object_img_s": "one MinIO GET per image: the layout packing replaces",

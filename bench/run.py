@@ -27,6 +27,7 @@ from arena.control import ControlPlane
 from arena.flavors.keras_cnn import KerasCnn
 from arena.signing import ArtifactSigner
 from bench import latency, throughput, txn_probe
+from bench.cluster_scale import cluster_scale
 from bench.kit import drop_topics, phase_settings
 from bench.machine import describe
 from bench.report import write_json, write_markdown
@@ -152,6 +153,8 @@ class Bench:
             "trainer_samples_s",
             "scorer_rss_mib",
             "scale_2_scorers_img_s",
+            "scale_4_scorers_img_s",
+            "scale_1_scorer_cluster_img_s",
         ]
         self.results = dict.fromkeys(keys)
         r = self.results
@@ -248,6 +251,14 @@ class Bench:
             ):
                 r["scale_2_scorers_img_s"] = out["scale_2_scorers_img_s"]
                 r["scorer_rss_mib"] = out["scorer_rss_mib"]
+            if out := self.phase(
+                "scale_cluster",
+                lambda: cluster_scale(
+                    self.base, s.scale_events, THROUGHPUT_SCORER, s.timeout_s, Path(logs)
+                ),
+            ):
+                r["scale_4_scorers_img_s"] = out["scale_4_scorers_img_s"]
+                r["scale_1_scorer_cluster_img_s"] = out["scale_1_scorer_cluster_img_s"]
         if r["e2e_img_s"] and r["bare_model_img_s"]:
             r["e2e_ratio"] = r["e2e_img_s"] / r["bare_model_img_s"]
         if r["e2e_img_s"] and r["naive_img_s"]:

@@ -351,7 +351,26 @@ def two_processes(
     base: Settings, n: int, scorer: dict[str, Any], timeout_s: float, log_dir: Path
 ) -> dict[str, Any]:
     """Two ``arena scorer`` subprocesses on 4 partitions; also their peak RSS (VmHWM)."""
-    settings = phase_settings(base, "scale2", **scorer)
+    out = scorer_processes(base, 2, n, scorer, timeout_s, log_dir, "scale2")
+    return {
+        "scale_2_scorers_img_s": out["img_s"],
+        "scale_2_scorers_steady_img_s": out["steady_img_s"],
+        **{k: v for k, v in out.items() if k not in {"img_s", "steady_img_s"}},
+    }
+
+
+def scorer_processes(
+    base: Settings,
+    k: int,
+    n: int,
+    scorer: dict[str, Any],
+    timeout_s: float,
+    log_dir: Path,
+    phase: str,
+) -> dict[str, Any]:
+    """``k`` ``arena scorer`` subprocesses on 4 partitions through a backlog of ``n``
+    frames, from their start (group join included) to the last prediction."""
+    settings = phase_settings(base, phase, **scorer)
     run = uuid.uuid4().hex[:6]
     procs: list[ScorerProcess] = []
     try:
@@ -359,8 +378,8 @@ def two_processes(
         with counting(settings) as counter:
             started = time.monotonic()
             procs = [
-                ScorerProcess(settings, f"bench-scale-{run}-{i}", log_dir / f"scorer-{i}.log")
-                for i in range(2)
+                ScorerProcess(settings, f"bench-{phase}-{run}-{i}", log_dir / f"{phase}-{i}.log")
+                for i in range(k)
             ]
 
             def done() -> bool:
@@ -370,14 +389,14 @@ def two_processes(
                         raise RuntimeError(f"scorer exited early, see {log_dir}")
                 return counter.count() >= n
 
-            wait_for(done, timeout_s, f"{n} predictions from two scorers")
+            wait_for(done, timeout_s, f"{n} predictions from {k} scorer(s)")
             elapsed = time.monotonic() - started
             seen = counter.seen
         for p in procs:
             p.stop()
         return {
-            "scale_2_scorers_img_s": n / elapsed,
-            "scale_2_scorers_steady_img_s": n / max((seen.last_ms - seen.first_ms) / 1000, 1e-3),
+            "img_s": n / elapsed,
+            "steady_img_s": n / max((seen.last_ms - seen.first_ms) / 1000, 1e-3),
             "elapsed_s": round(elapsed, 2),
             "events": n,
             "distinct": len(seen.keys),

@@ -1,0 +1,64 @@
+"""``scale_4_scorers_img_s``: four scorer processes against one, on a 3-node Kafka cluster.
+
+The cluster is the stack's own (``KafkaCluster``, as ``arena stack up --brokers 3``), on
+ports and a state directory of its own, started fresh for the phase and removed after;
+PostgreSQL and MinIO are the shared stack's. Topics have 3 replicas, 2 in sync, so every
+batch the scorers commit is written to two nodes at least.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from arena.config import Settings, with_overrides
+from arena.stack.kafka import KafkaCluster
+from bench.throughput import scorer_processes
+
+NODES = 3
+PORT = int(os.environ.get("ARENA_BENCH_CLUSTER_PORT", "49092"))
+STATE = Path(os.environ.get("ARENA_BENCH_CLUSTER_STATE", "/var/tmp/arena-bench-cluster"))
+
+
+def cluster_settings(base: Settings) -> Settings:
+    bootstrap = ",".join(f"127.0.0.1:{PORT + 2 * i}" for i in range(NODES))
+    return with_overrides(
+        base,
+        kafka={"bootstrap": bootstrap, "replication_factor": NODES},
+        stack={
+            "kafka_controller_port": PORT + 1,
+            "kafka_brokers": NODES,
+            "state_dir": str(STATE),
+            "kafka_heap_mb": 384,
+        },
+    )
+
+
+def cluster_scale(
+    base: Settings, n: int, scorer: dict[str, Any], timeout_s: float, log_dir: Path
+) -> dict[str, Any]:
+    """1 then 4 scorers through the same backlog size, in one run, on a fresh cluster."""
+    settings = cluster_settings(base)
+    shutil.rmtree(STATE, ignore_errors=True)
+    cluster = KafkaCluster(settings.kafka, settings.stack, NODES)
+    cluster.install()
+    try:
+        cluster.start()
+        ready_s = cluster.wait_ready(settings.stack.start_timeout_s)
+        one = scorer_processes(settings, 1, n, scorer, timeout_s, log_dir, "cluster1")
+        four = scorer_processes(settings, 4, n, scorer, timeout_s, log_dir, "cluster4")
+    finally:
+        cluster.stop()
+        shutil.rmtree(STATE, ignore_errors=True)
+    return {
+        "scale_4_scorers_img_s": four["img_s"],
+        "scale_4_scorers_steady_img_s": four["steady_img_s"],
+        "scale_1_scorer_cluster_img_s": one["img_s"],
+        "scale_1_scorer_cluster_steady_img_s": one["steady_img_s"],
+        "scale_4_vs_1": four["img_s"] / one["img_s"],
+        "cluster_ready_s": round(ready_s, 1),
+        "events": n,
+        "rss_per_scorer_mib": four["rss_per_scorer_mib"],
+    }
