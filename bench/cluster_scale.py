@@ -13,8 +13,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from arena.config import Settings, with_overrides
-from arena.stack.kafka import KafkaCluster
+from arena.config import Settings
+from arena.stack.kafka import KafkaCluster, local_cluster_settings
 from bench.throughput import scorer_processes
 
 NODES = 3
@@ -22,25 +22,11 @@ PORT = int(os.environ.get("ARENA_BENCH_CLUSTER_PORT", "49092"))
 STATE = Path(os.environ.get("ARENA_BENCH_CLUSTER_STATE", "/var/tmp/arena-bench-cluster"))
 
 
-def cluster_settings(base: Settings) -> Settings:
-    bootstrap = ",".join(f"127.0.0.1:{PORT + 2 * i}" for i in range(NODES))
-    return with_overrides(
-        base,
-        kafka={"bootstrap": bootstrap, "replication_factor": NODES},
-        stack={
-            "kafka_controller_port": PORT + 1,
-            "kafka_brokers": NODES,
-            "state_dir": str(STATE),
-            "kafka_heap_mb": 384,
-        },
-    )
-
-
 def cluster_scale(
     base: Settings, n: int, scorer: dict[str, Any], timeout_s: float, log_dir: Path
 ) -> dict[str, Any]:
     """1 then 4 scorers through the same backlog size, in one run, on a fresh cluster."""
-    settings = cluster_settings(base)
+    settings = local_cluster_settings(base, PORT, STATE, NODES)
     shutil.rmtree(STATE, ignore_errors=True)
     cluster = KafkaCluster(settings.kafka, settings.stack, NODES)
     cluster.install()

@@ -19,7 +19,7 @@ from typing import Any
 from confluent_kafka.admin import AdminClient
 from pydantic import SecretStr
 
-from arena.config import KafkaSettings, StackSettings
+from arena.config import KafkaSettings, Settings, StackSettings, with_overrides
 from arena.errors import ConfigError
 from arena.stack.credentials import ADMIN, ROLES, load_or_create, principal
 from arena.stack.process import ManagedProcess, run_checked, wait_until
@@ -302,6 +302,26 @@ class KafkaServer:
     def describe(self) -> str:
         auth = " SASL/SCRAM + ACLs" if self.secure else ""
         return f"kafka  {self.address} (controller :{self.controller_port}){auth}"
+
+
+def local_cluster_settings(
+    base: Settings, first_port: int, state_dir: Path, nodes: int = 3, heap_mb: int = 384
+) -> Settings:
+    """``base`` with Kafka on a cluster of ``nodes`` on this machine: clients on
+    ``first_port`` + 2(i-1), controllers on the port after each, data under ``state_dir``,
+    Arena's topics with 3 replicas (or one per node). For a second cluster beside the stack
+    (the chaos suite's, the bench's); the heap is small: every JVM shares the machine."""
+    bootstrap = ",".join(f"127.0.0.1:{first_port + 2 * i}" for i in range(nodes))
+    return with_overrides(
+        base,
+        kafka={"bootstrap": bootstrap, "replication_factor": min(3, nodes)},
+        stack={
+            "kafka_controller_port": first_port + 1,
+            "kafka_brokers": nodes,
+            "state_dir": str(state_dir),
+            "kafka_heap_mb": heap_mb,
+        },
+    )
 
 
 class KafkaCluster:

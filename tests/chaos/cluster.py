@@ -15,8 +15,8 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 
-from arena.config import Settings, with_overrides
-from arena.stack.kafka import KafkaCluster, KafkaServer
+from arena.config import Settings
+from arena.stack.kafka import KafkaCluster, KafkaServer, local_cluster_settings
 
 NODES = 3
 CLUSTER_PORT = int(os.environ.get("ARENA_CHAOS_CLUSTER_PORT", "39092"))
@@ -24,19 +24,9 @@ CLUSTER_STATE = Path(os.environ.get("ARENA_CHAOS_CLUSTER_STATE", "/var/tmp/arena
 
 
 def cluster_settings(base: Settings) -> Settings:
-    """``base`` (the chaos stack) with Kafka on the cluster: every node in the bootstrap list,
-    and Arena's topics replicated three times."""
-    bootstrap = ",".join(f"127.0.0.1:{CLUSTER_PORT + 2 * i}" for i in range(NODES))
-    return with_overrides(
-        base,
-        kafka={"bootstrap": bootstrap, "replication_factor": NODES},
-        stack={
-            "kafka_controller_port": CLUSTER_PORT + 1,
-            "kafka_brokers": NODES,
-            "state_dir": str(CLUSTER_STATE),
-            "kafka_heap_mb": 384,  # three JVMs beside everything else on shared cores
-        },
-    )
+    """``base`` (the chaos stack) with Kafka on the cluster, Arena's topics replicated three
+    times."""
+    return local_cluster_settings(base, CLUSTER_PORT, CLUSTER_STATE, NODES)
 
 
 class ChaosCluster:

@@ -9,7 +9,7 @@ import pytest
 from arena.config import Settings, with_overrides
 from arena.errors import ConfigError
 from arena.stack import runner
-from arena.stack.kafka import KafkaCluster, KafkaServer
+from arena.stack.kafka import KafkaCluster, KafkaServer, local_cluster_settings
 
 
 def _settings(tmp_path: Path, **stack: object) -> Settings:
@@ -76,3 +76,14 @@ def test_an_older_single_node_stack_counts_as_one_node(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="formatted as 1"):
         runner._check_kafka_size(_settings(tmp_path, kafka_brokers=3))
     assert isinstance(runner.kafka_server(_settings(tmp_path)), KafkaServer)
+
+
+def test_a_cluster_beside_the_stack_gets_its_own_ports_state_and_replicas(tmp_path: Path) -> None:
+    s = local_cluster_settings(Settings(), 49092, tmp_path / "c", nodes=3)
+    assert s.kafka.bootstrap == "127.0.0.1:49092,127.0.0.1:49094,127.0.0.1:49096"
+    assert s.kafka.replication_factor == 3
+    assert (s.stack.kafka_controller_port, s.stack.kafka_brokers) == (49093, 3)
+    cluster = KafkaCluster(s.kafka, s.stack, 3)
+    assert cluster.bootstrap == s.kafka.bootstrap
+    assert [n.controller_port for n in cluster.nodes] == [49093, 49095, 49097]
+    assert cluster.nodes[2].state == tmp_path / "c" / "kafka-3"
