@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import uuid
 from pathlib import Path
 
 import pytest
 
 from arena.config import Settings, with_overrides
 from arena.errors import ConfigError
+from arena.stack import kafka as kafka_module
 from arena.stack import runner
 from arena.stack.kafka import KafkaCluster, KafkaServer, local_cluster_settings
 
@@ -87,3 +90,13 @@ def test_a_cluster_beside_the_stack_gets_its_own_ports_state_and_replicas(tmp_pa
     assert cluster.bootstrap == s.kafka.bootstrap
     assert [n.controller_port for n in cluster.nodes] == [49093, 49095, 49097]
     assert cluster.nodes[2].state == tmp_path / "c" / "kafka-3"
+
+
+def test_no_cluster_id_reads_as_an_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    # CI drew "-pWGkOUuQSueZccR78Q6eQ" once: `format -t -pWG...` failed, "expected one argument".
+    leading_dash = uuid.UUID(bytes=base64.urlsafe_b64decode("-pWGkOUuQSueZccR78Q6eQ=="))
+    draws = iter([leading_dash, uuid.UUID(int=7)])
+    monkeypatch.setattr(kafka_module.uuid, "uuid4", lambda: next(draws))
+    cluster_id = kafka_module._new_cluster_id()
+    assert cluster_id == base64.urlsafe_b64encode(uuid.UUID(int=7).bytes).decode().rstrip("=")
+    assert len(cluster_id) == 22
