@@ -9,6 +9,7 @@ code.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -35,6 +36,10 @@ class ChaosCluster:
         self.cluster = KafkaCluster(settings.kafka, settings.stack, NODES)
 
     def up(self) -> float:
+        """A fresh cluster each session: an old one's data (dozens of scenario topics to
+        delete, a last node killed mid-shutdown) kept its controller busy past the topic
+        creation's 30 s (seen once)."""
+        shutil.rmtree(CLUSTER_STATE, ignore_errors=True)
         self.cluster.install()
         self.cluster.start()
         return self.cluster.wait_ready(self.settings.stack.start_timeout_s)
