@@ -47,6 +47,9 @@ class DemoConfig:
     out_dir: Path = Path("out/demo")
     database: str = "arena_demo"
     drain_timeout_s: float = 120.0
+    # After the stream: wait up to this long for a fine-tune on post-drift examples, when a
+    # drift was detected and none is registered yet (a short stream on a slow machine).
+    await_fine_tune_s: float = 0.0
     tuning: dict[str, dict[str, Any]] = field(default_factory=dict)  # over QUICK_LOOP
 
 
@@ -104,6 +107,7 @@ def run_demo(base: Settings, config: DemoConfig) -> dict[str, Any]:
             "every event to be predicted",
             fleet,
         )
+        _await_post_drift_fine_tune(fleet, config.await_fine_tune_s)
         _converge(fleet, collector, config.scorers)
     finally:
         if dashboard is not None:
@@ -212,6 +216,21 @@ def _converge(fleet: Fleet, collector: Collector, scorers: int, timeout_s: float
         )
     except ArenaError as exc:
         log.warning("the fleet did not converge: %s", exc)
+
+
+def _await_post_drift_fine_tune(fleet: Fleet, timeout_s: float) -> None:
+    trainer = fleet.trainer
+    if timeout_s <= 0 or not trainer.drift_detected_at:
+        return
+    try:
+        _wait(
+            lambda: any(post > 0 for post in trainer.post_drift_samples),
+            timeout_s,
+            "a fine-tune on post-drift examples",
+            fleet,
+        )
+    except ArenaError as exc:
+        log.warning("%s (%d fine-tunes in all)", exc, trainer.fine_tunes)
 
 
 def _wait(condition: Any, timeout_s: float, what: str, fleet: Fleet) -> None:
