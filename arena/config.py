@@ -208,6 +208,11 @@ class ScorerSettings(BaseSettings):
     # Seconds between two repeats of the scorer's latest status (0: only changes are sent).
     # The API and `arena status` read it too: older than 3 heartbeats is stale.
     heartbeat_s: float = Field(default=10.0, ge=0)
+    # What serves a version: "auto", its ONNX form when it has one (then TensorFlow is never
+    # imported), else the native model; "onnx", only ONNX forms (a version without one is
+    # refused, the current one keeps serving); "native", never ONNX.
+    runtime: Literal["auto", "onnx", "native"] = "auto"
+    onnx_threads: int = Field(default=1, ge=1)  # intra-op threads of the ONNX Runtime session
 
 
 class ImageSettings(BaseSettings):
@@ -292,6 +297,8 @@ class TrainerSettings(BaseSettings):
     drift_replay_fraction: float = Field(default=0.3, ge=0.0)  # reservoir share, recovering
     drift_max_examples: int = Field(default=1_000, ge=1)  # newest post-drift ones per fit
     drift_cooldown_labels: int = Field(default=500, ge=0)  # a new drift only after this many
+    # Register an ONNX form with each keras/sklearn version (parity-checked; docs/operations.md).
+    export_onnx: bool = True
 
 
 class EvaluatorSettings(BaseSettings):

@@ -29,6 +29,7 @@ from arena.signing import ArtifactSigner
 from arena.webhooks import ControlNotice, Notifier
 from storage.artifacts import ArtifactStore
 from storage.domain import ModelVersion, PromotionKind
+from storage.publish import VersionPublisher
 from storage.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -146,10 +147,9 @@ class ControlPlane:
         model = train_initial(
             flavor, data.x_train[:samples], data.y_train[:samples], epochs=epochs, seed=seed
         )
-        ref = self.store.put(model.to_bytes())
-        version = self.registry.register_version(
+        version = VersionPublisher(self.registry, self.store, signer).publish(
             flavor,
-            ref,
+            model,
             parent_id=None,
             training_ranges=(),
             hyperparameters={
@@ -157,7 +157,6 @@ class ControlPlane:
                 "epochs": epochs,
                 "source": "mnist train[:samples]",
             },
-            signature=signer.sign(flavor, ref.sha256, ref.size),
         )
         self.promote(
             version.id, reason=f"initial champion ({samples} labeled examples)", actor=actor

@@ -47,6 +47,10 @@ class ModelLoadError(ArenaError):
     """A model artifact could not be turned into a servable model (corrupt, wrong shape, ...)."""
 
 
+class ModelExportError(ArenaError):
+    """A model could not be converted to ONNX, or its ONNX form disagrees with it."""
+
+
 class ConfigError(ArenaError):
     """A setting is missing or wrong; the message names it (e.g. ``ARENA_KAFKA_BOOTSTRAP``)."""
 

@@ -11,12 +11,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from arena.bus.producer import make_producer
 from arena.config import Settings
 from arena.control import ControlPlane
 from arena.datasets import load_mnist
+from arena.flavors import ModelFlavor
 from arena.flavors.keras_cnn import KerasCnn
 from arena.images import to_unit_float
 from arena.signing import ArtifactSigner
@@ -33,6 +34,7 @@ from bench.kit import (
 from storage.artifacts import ArtifactStore
 from storage.db import make_engine
 from storage.domain import ModelVersion
+from storage.publish import VersionPublisher
 from storage.registry import Registry
 
 TICK_S = 0.005
@@ -135,7 +137,9 @@ def steady_latency(
         drop_topics(settings)
 
 
-def challenger(champion: KerasCnn, champion_id: int, settings: Settings) -> ModelVersion:
+def challenger(
+    champion: KerasCnn, champion_id: int, settings: Settings, *, export_onnx: bool = True
+) -> ModelVersion:
     """A second version: the champion fine-tuned 1 epoch on 500 images, registered."""
     data = load_mnist()
     model = champion.clone()
@@ -145,16 +149,16 @@ def challenger(champion: KerasCnn, champion_id: int, settings: Settings) -> Mode
         epochs=1,
         learning_rate=1e-3,
     )
+    registry = Registry(make_engine(settings.db))
+    signer = ArtifactSigner(settings.signing.key)
     with ArtifactStore(settings.s3) as store:
-        ref = store.put(model.to_bytes())
-    return Registry(make_engine(settings.db)).register_version(
-        "keras",
-        ref,
-        parent_id=champion_id,
-        training_ranges=(),
-        hyperparameters={"source": "bench: champion + 1 epoch on 500 images"},
-        signature=ArtifactSigner(settings.signing.key).sign("keras", ref.sha256, ref.size),
-    )
+        return VersionPublisher(registry, store, signer, export_onnx=export_onnx).publish(
+            "keras",
+            cast(ModelFlavor, model),
+            parent_id=champion_id,
+            training_ranges=(),
+            hyperparameters={"source": "bench: champion + 1 epoch on 500 images"},
+        )
 
 
 def swap(

@@ -43,7 +43,7 @@ from scorer.telemetry import ScorerMetrics
 from storage.artifacts import ArtifactStore
 from storage.db import make_engine
 from storage.errors import NotServing
-from storage.model_loader import LoadedModel, ModelLoader
+from storage.model_loader import LoadedModel, ModelLoader, Runtime
 from storage.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,9 @@ def default_scorer_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-def serving_loader(loader: ModelLoader, registry: Registry, batch_size: int) -> Loader:
+def serving_loader(
+    loader: ModelLoader, registry: Registry, batch_size: int, runtime: Runtime = "auto"
+) -> Loader:
     """Load an announced version (checked against the registry, verified), then warm it up.
 
     Only what the registry serves (the pinned version, else the champion) is loaded: an
@@ -93,7 +95,7 @@ def serving_loader(loader: ModelLoader, registry: Registry, batch_size: int) -> 
                 f"version {event.version} is not what the registry serves ({served}): "
                 "only the champion or the pinned version is loaded"
             )
-        loaded = loader.load(event.version, expected_sha256=event.sha256)
+        loaded = loader.load(event.version, expected_sha256=event.sha256, runtime=runtime)
         # Tracing once covers every batch size (the signature is [None, H, W]); a small
         # warm-up batch keeps the burst on the cores the live model is using short.
         loaded.model.warm_up(min(batch_size, WARM_UP_BATCH))
@@ -151,9 +153,16 @@ def run_scorer(settings: Settings, stop: StopFlag, handle: ScorerHandle | None =
             settings.kafka,
             handle.holder,
             serving_loader(
-                ModelLoader(registry, store, ArtifactSigner(settings.signing.key), cache_size=0),
+                ModelLoader(
+                    registry,
+                    store,
+                    ArtifactSigner(settings.signing.key),
+                    cache_size=0,
+                    onnx_threads=cfg.onnx_threads,
+                ),
                 registry,
                 cfg.batch_size,
+                cfg.runtime,
             ),
             report,
             handle.scorer_id,
@@ -303,8 +312,15 @@ def _announce(
     handle: ScorerHandle, serving: LoadedModel, report: Callable[[ScorerStatus], None]
 ) -> None:
     handle.metrics.serving_version.set(serving.version)
+    handle.metrics.serving_onnx.set(1 if serving.runtime == "onnx" else 0)
     handle.metrics.swaps.inc()
-    log.info("scorer %s now serves version %d", handle.scorer_id, serving.version)
+    log.info(
+        "scorer %s now serves version %d (%s, %s)",
+        handle.scorer_id,
+        serving.version,
+        serving.flavor,
+        "ONNX Runtime" if serving.runtime == "onnx" else "native",
+    )
     report(ScorerStatus(handle.scorer_id, serving.version, "serving"))
 
 

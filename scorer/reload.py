@@ -156,7 +156,7 @@ class ModelReloader(threading.Thread):
         with self._lock:
             state, announced = self._state, self._announced
         current = self._holder.current
-        serving = str(current.version) if current is not None else "none"
+        serving = f"{current.version} ({current.runtime})" if current is not None else "none"
         if self.ident is not None and not self.is_alive():
             state = f"stopped ({state})"
         return f"{state}; announced {announced}, serving {serving}"

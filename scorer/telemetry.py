@@ -28,6 +28,11 @@ class ScorerMetrics:
         self.serving_version = Gauge(
             "arena_scorer_serving_version", "Model version served", registry=r
         )
+        self.serving_onnx = Gauge(
+            "arena_scorer_serving_onnx",
+            "1 while the served version runs as ONNX under ONNX Runtime, 0 when native",
+            registry=r,
+        )
         self.swaps = Counter("arena_scorer_model_swaps", "Hot swaps of the model", registry=r)
         self.load_failures = Counter(
             "arena_scorer_model_load_failures",

@@ -77,6 +77,11 @@ class ModelVersion:
     status: VersionStatus
     status_reason: str = ""  # why it was last rejected or retired, if anyone said
     signature: str = ""  # arena.signing: made by whoever registered it with the signing key
+    # Its ONNX form (migration 0009), signed as flavor "onnx"; None: served natively only.
+    onnx: ArtifactRef | None = None
+    onnx_signature: str = ""
+    # The parity check made before the ONNX form was stored, or why it was refused.
+    onnx_parity: dict[str, Any] | None = None
 
     def trained_on(self, topic: str, partition: int, offset: int) -> bool:
         """Whether the event at this position was part of this version's training data."""

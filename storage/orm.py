@@ -69,6 +69,11 @@ class ModelVersionRow(Base):
     __tablename__ = "model_versions"
     __table_args__ = (
         CheckConstraint(f"status IN ({_STATUSES})", name="status"),
+        CheckConstraint(
+            "(onnx_uri IS NULL) = (onnx_sha256 IS NULL) "
+            "AND (onnx_uri IS NULL) = (onnx_size_bytes IS NULL)",
+            name="onnx_complete",
+        ),
         Index(
             "uq_model_versions_one_champion",
             "status",
@@ -91,6 +96,11 @@ class ModelVersionRow(Base):
     status: Mapped[str] = mapped_column(server_default=VersionStatus.CANDIDATE.value)
     status_reason: Mapped[str] = mapped_column(server_default="")
     signature: Mapped[str] = mapped_column(server_default="")
+    onnx_uri: Mapped[str | None]
+    onnx_sha256: Mapped[str | None]
+    onnx_size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    onnx_signature: Mapped[str] = mapped_column(server_default="")
+    onnx_parity: Mapped[dict[str, Any] | None]
 
     def to_domain(self) -> ModelVersion:
         return ModelVersion(
@@ -104,6 +114,15 @@ class ModelVersionRow(Base):
             status=VersionStatus(self.status),
             status_reason=self.status_reason,
             signature=self.signature,
+            onnx=(
+                ArtifactRef(self.onnx_uri, self.onnx_sha256, self.onnx_size_bytes)
+                if self.onnx_uri is not None
+                and self.onnx_sha256 is not None
+                and self.onnx_size_bytes is not None
+                else None
+            ),
+            onnx_signature=self.onnx_signature,
+            onnx_parity=dict(self.onnx_parity) if self.onnx_parity is not None else None,
         )
 
 

@@ -44,13 +44,19 @@ class Registry:
         hyperparameters: dict[str, Any],
         *,
         signature: str,
+        onnx: ArtifactRef | None = None,
+        onnx_signature: str = "",
+        onnx_parity: dict[str, Any] | None = None,
     ) -> ModelVersion:
-        """Record a candidate version. Upload the artifact first: a row must never dangle.
+        """Record a candidate version. Upload the artifacts first: a row must never dangle.
 
         ``signature``: ``ArtifactSigner.sign(flavor, sha256, size)`` of the artifact; the
         registry stores it and never sees the key. Loaders refuse a version without a
-        valid one.
+        valid one. ``onnx``: the model's ONNX form, if it has one, signed as flavor
+        ``onnx``; ``onnx_parity``: the check made before storing it (or why it was refused).
         """
+        if onnx is not None and not onnx_signature:
+            raise ValueError("an ONNX artifact needs its signature")
         with self._sessions.begin() as session:
             if parent_id is not None:
                 _version_row(session, parent_id)
@@ -64,18 +70,28 @@ class Registry:
                 hyperparameters=hyperparameters,
                 status=VersionStatus.CANDIDATE.value,
                 signature=signature,
+                onnx_uri=onnx.uri if onnx else None,
+                onnx_sha256=onnx.sha256 if onnx else None,
+                onnx_size_bytes=onnx.size if onnx else None,
+                onnx_signature=onnx_signature,
+                onnx_parity=onnx_parity,
             )
             session.add(row)
             session.flush()
             session.refresh(row)
             return row.to_domain()
 
-    def set_signature(self, version_id: int, signature: str) -> ModelVersion:
-        """Replace a version's signature (an operator vouching for a version registered
-        before signatures existed, or after a key rotation)."""
+    def set_signature(
+        self, version_id: int, signature: str, *, onnx_signature: str | None = None
+    ) -> ModelVersion:
+        """Replace a version's signature, and its ONNX form's when given (an operator
+        vouching for a version registered before signatures existed, or after a key
+        rotation)."""
         with self._sessions.begin() as session:
             row = _version_row(session, version_id, for_update=True)
             row.signature = signature
+            if onnx_signature is not None:
+                row.onnx_signature = onnx_signature
             return row.to_domain()
 
     def get_version(self, version_id: int) -> ModelVersion:

@@ -17,6 +17,7 @@ from arena.signing import ArtifactSigner
 from storage.artifacts import ArtifactStore
 from storage.domain import ModelVersion
 from storage.model_loader import ModelLoader
+from storage.publish import VersionPublisher
 from storage.registry import Registry
 from trainer.replay import ReplayBuffer, TrainingSet
 from trainer.service import FineTuneTrigger, RecoveryCadence, TrainingIntake
@@ -46,6 +47,7 @@ class Trainer:
         self.store = store
         self.signer = ArtifactSigner(settings.signing.key)
         self.models = ModelLoader(registry, store, self.signer)
+        self.publisher = VersionPublisher(registry, store, self.signer, export_onnx=cfg.export_onnx)
         labels = settings.labels
         self.joiner = LabelJoiner(labels.join_ttl_s, labels.join_capacity)
         self.buffer = ReplayBuffer(
@@ -130,10 +132,9 @@ class Trainer:
             log.info("fine-tune on %d examples cancelled; nothing registered", len(ts.labels))
             return None
         self._own_line = challenger
-        ref = self.store.put(challenger.to_bytes())
-        version = self.registry.register_version(
+        version = self.publisher.publish(
             cfg.flavor,
-            ref,
+            challenger,
             parent_id=champion.id,
             training_ranges=ts.ranges(),
             hyperparameters={
@@ -145,7 +146,6 @@ class Trainer:
                 "reservoir_size": cfg.reservoir_size,
                 "holdout_percent": self.settings.labels.holdout_percent,
             },
-            signature=self.signer.sign(cfg.flavor, ref.sha256, ref.size),
         )
         self._unfinished = None
         log.info(

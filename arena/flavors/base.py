@@ -25,14 +25,14 @@ def never() -> bool:
 
 
 @runtime_checkable
-class ModelFlavor(Protocol):
-    """A classifier of grey images ``[N, H, W]`` float32 in 0..1."""
+class ServingModel(Protocol):
+    """What scoring needs of a model: a classifier of grey images ``[N, H, W]`` float32 in
+    0..1. Every flavor is one; so is an ONNX artifact (``arena.flavors.onnx_model``)."""
 
-    name: str
-    """The flavor's registry name: "keras", "river" or "sklearn"."""
-
-    default_learning_rate: float
-    """A sensible step size for ``fit``; what "learning rate" means differs per flavor."""
+    @property
+    def name(self) -> str:
+        """The registry flavor name ("keras", "river", "sklearn"), or "onnx"."""
+        ...
 
     @property
     def input_shape(self) -> tuple[int, int]:
@@ -45,6 +45,18 @@ class ModelFlavor(Protocol):
     def predict_proba(self, images: F32Images) -> Probabilities:
         """Class probabilities ``[N, n_classes]`` float32; every row sums to 1."""
         ...
+
+    def warm_up(self, batch_size: int) -> None:
+        """Compile / trace now, so the first real batch of ``batch_size`` is fast."""
+        ...
+
+
+@runtime_checkable
+class ModelFlavor(ServingModel, Protocol):
+    """A trainable classifier of grey images: what the trainer fine-tunes and stores."""
+
+    default_learning_rate: float
+    """A sensible step size for ``fit``; what "learning rate" means differs per flavor."""
 
     def fit(
         self,
@@ -67,8 +79,10 @@ class ModelFlavor(Protocol):
         """The artifact the registry stores; ``arena.flavors.load_model`` reads it back."""
         ...
 
-    def warm_up(self, batch_size: int) -> None:
-        """Compile / trace now, so the first real batch of ``batch_size`` is fast."""
+    def to_onnx(self) -> bytes | None:
+        """The same model as an ONNX graph (input ``images`` ``[N, H, W]`` float32, output
+        the probabilities), or None for a flavor with no ONNX form. Callers check parity
+        before trusting it (``arena.onnx_parity``)."""
         ...
 
 

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from arena.errors import ModelLoadError
+from arena.errors import ModelExportError, ModelLoadError
 from arena.flavors.base import (
     F32Images,
     Labels,
@@ -36,6 +36,7 @@ FIT_BATCH_SIZE = 64
 # ~11,900 / ~21,200, XLA ~7,900 / ~14,900. XLA also compiles again for every new batch
 # size (~150 ms each), which a scorer with variable batches keeps paying. So: no XLA.
 DEFAULT_JIT_COMPILE = False
+ONNX_OPSET = 17  # what onnxruntime >= 1.14 runs; tf2onnx 1.17 writes up to 18
 
 
 def _tensorflow() -> Any:
@@ -198,6 +199,21 @@ class KerasCnn(ShapedClassifier):
             path = Path(tmp) / "model.keras"
             self._model.save(path)
             return path.read_bytes()
+
+    def to_onnx(self) -> bytes:
+        """The scoring function itself, converted by tf2onnx: input ``images`` ``[N, H, W]``,
+        output the softmax, so ONNX serving keeps the input contract exactly."""
+        tf = _tensorflow()
+        import tf2onnx  # the trainer's dependency only: a scorer never imports it
+
+        signature = [tf.TensorSpec([None, *self._input_shape], tf.float32, name="images")]
+        try:
+            proto, _ = tf2onnx.convert.from_function(
+                self._predict, input_signature=signature, opset=ONNX_OPSET
+            )
+        except Exception as exc:  # a converter failure has no narrower type
+            raise ModelExportError(f"tf2onnx could not convert the model: {exc!r}") from exc
+        return bytes(proto.SerializeToString())
 
     def warm_up(self, batch_size: int) -> None:
         """Trace (and with XLA, compile) the scoring function for this batch size."""

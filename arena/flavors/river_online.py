@@ -125,6 +125,10 @@ class RiverLogistic(ShapedClassifier):
             copy.deepcopy(self._model), input_shape=self._input_shape, n_classes=self._n_classes
         )
 
+    def to_onnx(self) -> None:
+        """River models stay native: they have no ONNX form."""
+        return None
+
     def to_bytes(self) -> bytes:
         return dump_envelope(self.name, Envelope(self._input_shape, self._n_classes, self._model))
 

@@ -17,7 +17,7 @@ import numpy as np
 import skops.io as sio
 from sklearn.linear_model import SGDClassifier
 
-from arena.errors import ModelLoadError
+from arena.errors import ModelExportError, ModelLoadError
 from arena.flavors.base import (
     F32Images,
     Labels,
@@ -128,6 +128,47 @@ class SklearnSgd(ShapedClassifier):
                 }
             )
         )
+
+    def to_onnx(self) -> bytes | None:
+        """skl2onnx's conversion of the classifier behind a Reshape from ``images``
+        ``[N, H, W]`` to the flat pixels; only the probabilities are output. An untrained
+        model (it predicts uniform without any weights) has no ONNX form: None."""
+        if not hasattr(self._model, "coef_"):
+            return None
+        # The trainer's dependencies only: a scorer never imports them.
+        import onnx
+        from onnx import TensorProto, helper, numpy_helper
+        from skl2onnx import convert_sklearn
+        from skl2onnx.common.data_types import FloatTensorType
+
+        pixels = self._input_shape[0] * self._input_shape[1]
+        try:
+            proto = convert_sklearn(
+                self._model,
+                initial_types=[("flat", FloatTensorType([None, pixels]))],
+                options={id(self._model): {"zipmap": False}},
+                target_opset={"": 17, "ai.onnx.ml": 3},
+            )
+        except Exception as exc:  # a converter failure has no narrower type
+            raise ModelExportError(f"skl2onnx could not convert the model: {exc!r}") from exc
+        graph = proto.graph
+        graph.initializer.append(
+            numpy_helper.from_array(np.array([-1, pixels], dtype=np.int64), "arena_flat_shape")
+        )
+        graph.node.insert(
+            0, helper.make_node("Reshape", ["images", "arena_flat_shape"], ["flat"], "flatten")
+        )
+        del graph.input[:]
+        graph.input.append(
+            helper.make_tensor_value_info("images", TensorProto.FLOAT, [None, *self._input_shape])
+        )
+        probabilities = [o for o in graph.output if o.name == "probabilities"]
+        if len(probabilities) != 1:
+            raise ModelExportError("skl2onnx's graph has no 'probabilities' output")
+        del graph.output[:]
+        graph.output.extend(probabilities)
+        onnx.checker.check_model(proto)
+        return bytes(proto.SerializeToString())
 
     def warm_up(self, batch_size: int) -> None:
         """Nothing to compile; one prediction touches the code paths once."""

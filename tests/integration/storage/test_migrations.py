@@ -37,7 +37,7 @@ def test_upgrade_downgrade_upgrade_round_trips(empty_db: DatabaseSettings) -> No
     assert migrate.current(empty_db) is None
 
     migrate.upgrade(empty_db)
-    assert migrate.current(empty_db) == "0008"
+    assert migrate.current(empty_db) == "0009"
     assert _tables(empty_db) == TABLES
 
     migrate.downgrade(empty_db)
@@ -45,7 +45,7 @@ def test_upgrade_downgrade_upgrade_round_trips(empty_db: DatabaseSettings) -> No
     assert _tables(empty_db) == set()
 
     migrate.upgrade(empty_db)
-    assert migrate.current(empty_db) == "0008"
+    assert migrate.current(empty_db) == "0009"
     assert _tables(empty_db) == TABLES
 
 

@@ -192,3 +192,22 @@ def test_sklearn_artifacts_cannot_run_code(tmp_path: Path) -> None:
     )
     with pytest.raises(ModelLoadError, match=r"types skops does not trust: collections\.Counter"):
         load_model("sklearn", archive)
+
+
+def test_onnx_form_agrees_with_the_model_on_real_digits(trained: ModelFlavor) -> None:
+    from arena.flavors.onnx_model import OnnxModel
+    from arena.onnx_parity import check_parity, parity_images
+
+    data = trained.to_onnx()
+    if trained.name == "river":
+        assert data is None  # River stays native
+        return
+    assert data is not None
+    served = OnnxModel.from_bytes(data, expected_input_shape=(28, 28))
+
+    parity = check_parity(trained, served, parity_images())
+
+    assert parity.images == 1_000
+    assert parity.argmax_disagreements == 0
+    assert parity.max_abs_diff <= 1e-4
+    assert parity.ok

@@ -116,7 +116,7 @@ def test_catch_up_ends_at_the_end_of_partition_and_loads_only_the_last_announcem
     try:
         assert reloader.caught_up.wait(5)
         assert loaded == [2]
-        assert "announced 2, serving 2" in reloader.describe()
+        assert "announced 2, serving 2 (native)" in reloader.describe()
     finally:
         reloader.stop()
         reloader.join(5)

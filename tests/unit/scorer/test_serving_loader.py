@@ -31,9 +31,13 @@ class FakeRegistry:
 @dataclass
 class FakeLoader:
     loaded: list[int] = field(default_factory=list)
+    runtimes: list[str] = field(default_factory=list)
 
-    def load(self, version_id: int, *, expected_sha256: str | None = None) -> Any:
+    def load(
+        self, version_id: int, *, expected_sha256: str | None = None, runtime: str = "native"
+    ) -> Any:
         self.loaded.append(version_id)
+        self.runtimes.append(runtime)
         return SimpleNamespace(version=version_id, model=SimpleNamespace(warm_up=lambda n: None))
 
 
@@ -54,3 +58,11 @@ def test_the_serving_version_loads() -> None:
     load = serving_loader(loader, FakeRegistry(2), 8)  # type: ignore[arg-type]
     assert load(event(2)).version == 2
     assert loader.loaded == [2]
+    assert loader.runtimes == ["auto"]  # the ONNX form when the version has one
+
+
+def test_the_configured_runtime_is_asked_for() -> None:
+    loader = FakeLoader()
+    load = serving_loader(loader, FakeRegistry(2), 8, "native")  # type: ignore[arg-type]
+    load(event(2))
+    assert loader.runtimes == ["native"]
