@@ -220,17 +220,12 @@ def scorer_env(settings: Settings, scorer_id: str) -> dict[str, str]:
     return env
 
 
-class ScorerProcess:
-    """``arena scorer`` as a subprocess; samples its peak resident memory (VmHWM)."""
+class MeasuredProcess:
+    """A subprocess whose peak resident memory (VmHWM) is sampled; SIGTERM to stop it."""
 
-    def __init__(self, settings: Settings, scorer_id: str, log_path: Path) -> None:
+    def __init__(self, argv: list[str], env: dict[str, str], log_path: Path) -> None:
         self._log = log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [str(ARENA), "scorer"],
-            env=scorer_env(settings, scorer_id),
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
+        self.proc = subprocess.Popen(argv, env=env, stdout=self._log, stderr=subprocess.STDOUT)
         self.peak_kib = 0
 
     def sample(self) -> None:
@@ -254,6 +249,13 @@ class ScorerProcess:
                 self.proc.kill()
                 self.proc.wait(10)
         self._log.close()
+
+
+class ScorerProcess(MeasuredProcess):
+    """``arena scorer`` as a subprocess, on this phase's topics and database."""
+
+    def __init__(self, settings: Settings, scorer_id: str, log_path: Path) -> None:
+        super().__init__([str(ARENA), "scorer"], scorer_env(settings, scorer_id), log_path)
 
 
 @contextmanager

@@ -26,7 +26,7 @@ from arena.config import ScorerSettings, Settings
 from arena.control import ControlPlane
 from arena.flavors.keras_cnn import KerasCnn
 from arena.signing import ArtifactSigner
-from bench import latency, throughput, txn_probe
+from bench import latency, peer_run, throughput, txn_probe
 from bench.cluster_scale import cluster_scale
 from bench.kit import drop_topics, phase_settings
 from bench.machine import describe
@@ -51,6 +51,7 @@ class Sizes:
     swap_s: float = 30.0
     claimcheck_events: int = 20_000
     scale_events: int = 200_000
+    startup_events: int = 20_000
     bare_reps: int = 7
     bare_batches: int = 40
     trainer_samples: int = 3_000
@@ -70,6 +71,7 @@ SMOKE = Sizes(
     swap_s=6.0,
     claimcheck_events=500,
     scale_events=2_000,
+    startup_events=500,
     bare_reps=5,
     bare_batches=4,
     trainer_samples=500,
@@ -79,7 +81,10 @@ SMOKE = Sizes(
 )
 RATE = 2_000.0
 BATCH_SIZE = ScorerSettings().batch_size  # the scorer's default, as a user runs it
-THROUGHPUT_SCORER = {"batch_size": BATCH_SIZE, "batch_timeout_ms": 20}
+# The headline figures serve the champion's ONNX form (the default runtime, "auto"); the
+# TensorFlow ones, measured in the same run, serve the native Keras model.
+THROUGHPUT_SCORER = {"batch_size": BATCH_SIZE, "batch_timeout_ms": 20, "runtime": "onnx"}
+TF_SCORER = THROUGHPUT_SCORER | {"runtime": "native"}
 
 
 class Bench:
@@ -131,12 +136,22 @@ class Bench:
         write_markdown(results, self.md_path, notes)
 
     def run(self) -> dict[str, Any]:
+        with tempfile.TemporaryDirectory(prefix="arena-bench-") as logs:
+            self.logs = Path(logs)
+            return self._run()
+
+    def _run(self) -> dict[str, Any]:
         s = self.sizes
         self.conditions["machine"] = describe(self.base.stack.kafka_version)
         champion, champion_id = self.setup()
         keys = [
             "bare_model_img_s",
+            "bare_model_onnx_img_s",
             "e2e_img_s",
+            "e2e_tf_img_s",
+            "e2e_onnx_vs_tf",
+            "peer_quix_onnx_img_s",
+            "arena_vs_peer",
             "e2e_steady_img_s",
             "e2e_png_img_s",
             "e2e_ratio",
@@ -144,6 +159,7 @@ class Bench:
             "speedup_vs_naive",
             "p50_ms",
             "p99_ms",
+            "p99_tf_ms",
             "swap_lost",
             "swap_duplicates",
             "swap_p99_ratio",
@@ -152,6 +168,9 @@ class Bench:
             "claimcheck_per_object_img_s",
             "trainer_samples_s",
             "scorer_rss_mib",
+            "scorer_tf_rss_mib",
+            "scorer_startup_s",
+            "scorer_startup_tf_s",
             "scale_2_scorers_img_s",
             "scale_4_scorers_img_s",
             "scale_1_scorer_cluster_img_s",
@@ -163,7 +182,15 @@ class Bench:
             "bare_model", lambda: throughput.bare_model(champion, s.bare_reps, s.bare_batches)
         ):
             r["bare_model_img_s"] = out["bare_model_img_s"]
-        self.phase("breakdown", lambda: throughput.breakdown(champion, s.bare_reps))
+        if out := self.phase(
+            "bare_model_onnx",
+            lambda: throughput.bare_model(
+                self.onnx, s.bare_reps, s.bare_batches, "bare_model_onnx_img_s"
+            ),
+        ):
+            r["bare_model_onnx_img_s"] = out["bare_model_onnx_img_s"]
+        self.phase("breakdown", lambda: throughput.breakdown(self.onnx, s.bare_reps))
+        self.phase("breakdown_tf", lambda: throughput.breakdown(champion, s.bare_reps))
         self.phase(
             "transaction_cost",
             lambda: txn_probe.transaction_cost(self.base, s.txn_batch_sizes, s.txn_batches),
@@ -184,7 +211,21 @@ class Bench:
             ),
         ):
             r["e2e_img_s"], r["e2e_steady_img_s"] = out["img_s"], out["steady_img_s"]
-        small = {"batch_size": 256, "batch_timeout_ms": 20}  # what a smaller batch costs
+        if out := self.phase(
+            "e2e_raw_tf",
+            lambda: throughput.end_to_end(
+                self.base, "e2e-raw-tf", s.e2e_events, throughput.raw_frames, TF_SCORER, s.timeout_s
+            ),
+        ):
+            r["e2e_tf_img_s"] = out["img_s"]
+        if out := self.phase(
+            "peer_quix_onnx",
+            lambda: peer_run.quix_peer(
+                self.base, s.e2e_events, self.onnx_bytes, s.timeout_s, self.logs
+            ),
+        ):
+            r["peer_quix_onnx_img_s"] = out["peer_img_s"]
+        small = THROUGHPUT_SCORER | {"batch_size": 256}  # what a smaller batch costs
         self.phase(
             "e2e_raw_batch256",
             lambda: throughput.end_to_end(
@@ -202,13 +243,16 @@ class Bench:
             r["naive_img_s"] = out["naive_img_s"]
         best: dict[str, Any] | None = None
         for timeout_ms in s.latency_timeouts_ms:
-            scorer = {"batch_size": BATCH_SIZE, "batch_timeout_ms": timeout_ms}
+            scorer = THROUGHPUT_SCORER | {"batch_timeout_ms": timeout_ms}
             out = self.phase(f"latency_timeout_{timeout_ms}ms", self._latency(scorer))
             if out and (best is None or out["p99_ms"] < best["p99_ms"]):
                 best = out
         if best is not None:
             r["p50_ms"], r["p99_ms"] = best["p50_ms"], best["p99_ms"]
             self.conditions["latency_scorer_used"] = best["scorer"]
+            tf_scorer = best["scorer"] | {"runtime": "native"}
+            if out := self.phase("latency_tf", self._latency(tf_scorer)):
+                r["p99_tf_ms"] = out["p99_ms"]
         swap_scorer = best["scorer"] if best else THROUGHPUT_SCORER
         if out := self.phase(
             "swap",
@@ -251,6 +295,11 @@ class Bench:
             ):
                 r["scale_2_scorers_img_s"] = out["scale_2_scorers_img_s"]
                 r["scorer_rss_mib"] = out["scorer_rss_mib"]
+            if out := self.phase("startup_onnx", self._startup(THROUGHPUT_SCORER, Path(logs))):
+                r["scorer_startup_s"] = out["first_prediction_s"]
+            if out := self.phase("startup_tf", self._startup(TF_SCORER, Path(logs))):
+                r["scorer_startup_tf_s"] = out["first_prediction_s"]
+                r["scorer_tf_rss_mib"] = out["scorer_rss_mib"]
             if out := self.phase(
                 "scale_cluster",
                 lambda: cluster_scale(
@@ -259,12 +308,24 @@ class Bench:
             ):
                 r["scale_4_scorers_img_s"] = out["scale_4_scorers_img_s"]
                 r["scale_1_scorer_cluster_img_s"] = out["scale_1_scorer_cluster_img_s"]
-        if r["e2e_img_s"] and r["bare_model_img_s"]:
-            r["e2e_ratio"] = r["e2e_img_s"] / r["bare_model_img_s"]
+        if r["e2e_img_s"] and r["bare_model_onnx_img_s"]:
+            r["e2e_ratio"] = r["e2e_img_s"] / r["bare_model_onnx_img_s"]
+        if r["e2e_img_s"] and r["peer_quix_onnx_img_s"]:
+            r["arena_vs_peer"] = r["e2e_img_s"] / r["peer_quix_onnx_img_s"]
+        if r["e2e_img_s"] and r["e2e_tf_img_s"]:
+            r["e2e_onnx_vs_tf"] = r["e2e_img_s"] / r["e2e_tf_img_s"]
         if r["e2e_img_s"] and r["naive_img_s"]:
             r["speedup_vs_naive"] = r["e2e_img_s"] / r["naive_img_s"]
         self.save()
         return self.results
+
+    def _startup(self, scorer: dict[str, Any], logs: Path) -> Callable[[], dict[str, Any]]:
+        """One ``arena scorer`` process with a backlog waiting: to its first prediction."""
+        s = self.sizes
+        name = f"startup-{scorer['runtime']}"
+        return lambda: throughput.scorer_processes(
+            self.base, 1, s.startup_events, scorer, s.timeout_s, logs, name
+        )
 
     def _latency(self, scorer: dict[str, Any]) -> Callable[[], dict[str, Any]]:
         return lambda: latency.steady_latency(self.base, RATE, self.sizes.latency_s, scorer)
@@ -285,7 +346,13 @@ class Bench:
                 actor="bench",
                 signer=signer,
             )
-            model = ModelLoader(registry, store, signer).model(version)
+            loader = ModelLoader(registry, store, signer)
+            model = loader.model(version)
+            # The champion's ONNX form, as the scorer serves it (registered by bootstrap).
+            self.onnx = loader.load(version.id, runtime="onnx").model
+            registered = registry.get_version(version.id)
+            assert registered.onnx is not None, f"no ONNX form: {registered.onnx_parity}"
+            self.onnx_bytes = store.get(registered.onnx)  # what the quix-streams peer serves
         drop_topics(settings)
         assert isinstance(model, KerasCnn)
         self.conditions["champion"] = {

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -29,7 +29,7 @@ from arena.events import (
     encode_prediction,
     now_ms,
 )
-from arena.flavors.base import ModelFlavor
+from arena.flavors.base import ServingModel
 from arena.flavors.keras_cnn import KerasCnn
 from arena.image_batch import BatchDecoder
 from arena.image_source import ImageSource
@@ -58,8 +58,11 @@ def test_images(n: int) -> npt.NDArray[np.uint8]:
     return images
 
 
-def bare_model(model: KerasCnn, reps: int, batches_per_rep: int) -> dict[str, Any]:
-    """The compiled predict_proba on in-memory batches of 256: the ceiling."""
+def bare_model(
+    model: ServingModel, reps: int, batches_per_rep: int, key: str = "bare_model_img_s"
+) -> dict[str, Any]:
+    """``predict_proba`` on in-memory batches of 256 (the compiled tf.function, or the ONNX
+    Runtime session): the ceiling."""
     x = to_unit_float(test_images(BATCH * batches_per_rep)).reshape(batches_per_rep, BATCH, 28, 28)
     model.warm_up(BATCH)
     rates = []
@@ -68,10 +71,7 @@ def bare_model(model: KerasCnn, reps: int, batches_per_rep: int) -> dict[str, An
         for b in x:
             model.predict_proba(b)
         rates.append(BATCH * batches_per_rep / (time.perf_counter() - start))
-    return {
-        "bare_model_img_s": statistics.median(rates),
-        "bare_model_reps_img_s": [round(r) for r in rates],
-    }
+    return {key: statistics.median(rates), "reps_img_s": [round(r) for r in rates]}
 
 
 @dataclass
@@ -100,7 +100,7 @@ class _Record:
         return None
 
 
-def breakdown(model: KerasCnn, reps: int) -> dict[str, float]:
+def breakdown(model: ServingModel, reps: int) -> dict[str, float]:
     """Microseconds per image of each stage of the scorer's batch handler (batches of 256)."""
     images = test_images(BATCH)
     raw = [_Record(raw_event(i, im, "bd")) for i, im in enumerate(images)]
@@ -114,7 +114,7 @@ def breakdown(model: KerasCnn, reps: int) -> dict[str, float]:
     ]
     source = ImageSource(None, None, 1)
     decoder = BatchDecoder((28, 28), BATCH, source)
-    serving = LoadedModel(1, "keras", "0" * 64, cast(ModelFlavor, model))
+    serving = LoadedModel(1, model.name, "0" * 64, model)
     timings: dict[str, list[float]] = {
         k: [] for k in ("decode_raw", "decode_png", "predict", "score_and_encode")
     }
@@ -376,7 +376,7 @@ def scorer_processes(
     try:
         produce_all(settings, raw_frames(n, run))
         with counting(settings) as counter:
-            started = time.monotonic()
+            started, started_ms = time.monotonic(), now_ms()
             procs = [
                 ScorerProcess(settings, f"bench-{phase}-{run}-{i}", log_dir / f"{phase}-{i}.log")
                 for i in range(k)
@@ -398,6 +398,8 @@ def scorer_processes(
             "img_s": n / elapsed,
             "steady_img_s": n / max((seen.last_ms - seen.first_ms) / 1000, 1e-3),
             "elapsed_s": round(elapsed, 2),
+            # From spawning the processes to the first committed prediction, a backlog waiting.
+            "first_prediction_s": round((seen.first_ms - started_ms) / 1000, 3),
             "events": n,
             "distinct": len(seen.keys),
             "scorer_rss_mib": max(p.peak_kib for p in procs) / 1024,
