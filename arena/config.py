@@ -212,7 +212,7 @@ class ScorerSettings(BaseSettings):
     # imported), else the native model; "onnx", only ONNX forms (a version without one is
     # refused, the current one keeps serving); "native", never ONNX.
     runtime: Literal["auto", "onnx", "native"] = "auto"
-    onnx_threads: int = Field(default=1, ge=1)  # intra-op threads of the ONNX Runtime session
+    onnx_threads: int = Field(default=2, ge=1)  # intra-op threads of the ONNX Runtime session
 
 
 class ImageSettings(BaseSettings):

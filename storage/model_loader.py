@@ -18,7 +18,7 @@ from typing import Literal
 from arena.errors import ArtifactIntegrityError, ModelLoadError
 from arena.flavors import INPUT_SHAPE, ModelFlavor, load_model
 from arena.flavors.base import ServingModel
-from arena.flavors.onnx_model import ONNX_FLAVOR, OnnxModel
+from arena.flavors.onnx_model import DEFAULT_THREADS, ONNX_FLAVOR, OnnxModel
 from arena.signing import ArtifactSigner
 from storage.artifacts import ArtifactStore
 from storage.domain import ModelVersion
@@ -55,7 +55,7 @@ class ModelLoader:
         signer: ArtifactSigner,
         *,
         cache_size: int = 4,
-        onnx_threads: int = 1,
+        onnx_threads: int = DEFAULT_THREADS,
     ):
         if cache_size < 0:
             raise ValueError("cache_size must be >= 0")

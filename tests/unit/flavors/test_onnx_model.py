@@ -120,3 +120,18 @@ def test_serving_onnx_never_imports_tensorflow() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_a_batch_larger_than_one_run_is_scored_in_chunks_alike() -> None:
+    from arena.flavors.onnx_model import RUN_CHUNK
+
+    model = OnnxModel.from_bytes(_softmax_graph([None, 28, 28]), expected_input_shape=(28, 28))
+    images = np.random.default_rng(3).random((RUN_CHUNK * 2 + 7, 28, 28), dtype=np.float32)
+
+    whole = model.predict_proba(images)
+    one_by_one = np.concatenate(
+        [model.predict_proba(images[i : i + 1]) for i in range(len(images))]
+    )
+
+    assert whole.shape == (len(images), 10)
+    np.testing.assert_allclose(whole, one_by_one, rtol=1e-6, atol=1e-7)
