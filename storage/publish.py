@@ -78,13 +78,19 @@ class VersionPublisher:
             if data is None:
                 return None, None  # this flavor stays native
             served = OnnxModel.from_bytes(data, expected_input_shape=INPUT_SHAPE)
-        except (ModelExportError, ModelLoadError) as exc:
+            if self._parity_set is None:
+                self._parity_set = parity_images()
+            parity = check_parity(model, served, self._parity_set)
+        except Exception as exc:  # a converter's failure must never stop a registration
             self.onnx_refusals += 1
-            log.warning("no ONNX form for this %s version: %s", model.name, exc)
-            return None, {"ok": False, "reason": str(exc)}
-        if self._parity_set is None:
-            self._parity_set = parity_images()
-        parity = check_parity(model, served, self._parity_set)
+            expected = isinstance(exc, ModelExportError | ModelLoadError)
+            log.warning(
+                "no ONNX form for this %s version, it is served natively: %r",
+                model.name,
+                exc,
+                exc_info=not expected,
+            )
+            return None, {"ok": False, "reason": f"{type(exc).__name__}: {exc}"}
         record = parity.as_record() | {"export_s": round(time.monotonic() - started, 3)}
         if not parity.ok:
             self.onnx_refusals += 1

@@ -218,6 +218,8 @@ def run_trainer(settings: Settings, stop: StopFlag, handle: TrainerHandle | None
             handle.trained_samples += len(ts.labels)
             handle.fine_tunes += 1
             metrics.fine_tunes.inc()
+            if version.onnx is not None:
+                metrics.onnx_registered.inc()
             metrics.fine_tune_seconds.observe(outcome.seconds)
             metrics.examples_trained.inc(len(ts.labels))
             handle.registered.append(version)

@@ -129,3 +129,20 @@ def test_a_forged_onnx_signature_or_swapped_bytes_are_refused(
     raw_minio(object_store_settings).put_object(bucket, key, io.BytesIO(other), len(other))
     with pytest.raises(ArtifactIntegrityError):
         loader.load(version_id, runtime="auto")
+
+
+class BrokenConverter(Disagreeing):
+    def to_onnx(self) -> bytes | None:
+        raise RuntimeError("converter crashed")
+
+
+def test_a_converter_that_crashes_never_stops_the_registration(
+    registry: Registry, artifact_store: ArtifactStore
+) -> None:
+    model = _trained("sklearn")
+
+    version_id, publisher = _publish(registry, artifact_store, BrokenConverter(model, model))
+    version = registry.get_version(version_id)
+
+    assert version.onnx is None and publisher.onnx_refusals == 1
+    assert version.onnx_parity == {"ok": False, "reason": "RuntimeError: converter crashed"}
