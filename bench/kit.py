@@ -251,6 +251,22 @@ class MeasuredProcess:
         self._log.close()
 
 
+def while_alive(
+    procs: list[MeasuredProcess], enough: Callable[[], bool], logs: Path
+) -> Callable[[], bool]:
+    """A ``wait_for`` condition: ``enough()``, sampling each process's memory on the way,
+    and an error as soon as one has exited (its log is in ``logs``)."""
+
+    def condition() -> bool:
+        for p in procs:
+            p.sample()
+            if not p.alive():
+                raise RuntimeError(f"process {p.proc.pid} exited early, see {logs}")
+        return enough()
+
+    return condition
+
+
 class ScorerProcess(MeasuredProcess):
     """``arena scorer`` as a subprocess, on this phase's topics and database."""
 

@@ -20,7 +20,15 @@ from typing import Any
 
 from arena.config import Settings
 from arena.events import now_ms
-from bench.kit import MeasuredProcess, counting, drop_topics, phase_settings, produce_all, wait_for
+from bench.kit import (
+    MeasuredProcess,
+    counting,
+    drop_topics,
+    phase_settings,
+    produce_all,
+    wait_for,
+    while_alive,
+)
 from bench.throughput import raw_frames
 
 PEER_DIR = Path(__file__).resolve().parent / "peer"
@@ -75,15 +83,11 @@ def quix_peer(
                 str(model_path),
             ]
             proc = MeasuredProcess(argv, dict(os.environ), log_dir / f"peer-{run}.log")
-            running = proc
-
-            def done() -> bool:
-                running.sample()
-                if not running.alive():
-                    raise RuntimeError(f"the peer exited early, see {log_dir}/peer-{run}.log")
-                return counter.distinct() >= n
-
-            wait_for(done, timeout_s, f"{n} predictions from the quix-streams peer")
+            wait_for(
+                while_alive([proc], lambda: counter.distinct() >= n, log_dir),
+                timeout_s,
+                f"{n} predictions from the quix-streams peer",
+            )
             elapsed = time.monotonic() - started
             seen = counter.seen
         return {

@@ -43,6 +43,7 @@ from bench.kit import (
     produce_all,
     raw_event,
     wait_for,
+    while_alive,
 )
 from scorer.service import predict_batch
 from storage.artifacts import ArtifactStore
@@ -382,14 +383,11 @@ def scorer_processes(
                 for i in range(k)
             ]
 
-            def done() -> bool:
-                for p in procs:
-                    p.sample()
-                    if not p.alive():
-                        raise RuntimeError(f"scorer exited early, see {log_dir}")
-                return counter.count() >= n
-
-            wait_for(done, timeout_s, f"{n} predictions from {k} scorer(s)")
+            wait_for(
+                while_alive(list(procs), lambda: counter.count() >= n, log_dir),
+                timeout_s,
+                f"{n} predictions from {k} scorer(s)",
+            )
             elapsed = time.monotonic() - started
             seen = counter.seen
         for p in procs:
