@@ -286,28 +286,27 @@ class Bench:
             ),
         ):
             r["e2e_png_img_s"] = out["img_s"]
-        with tempfile.TemporaryDirectory(prefix="arena-bench-") as logs:
-            if out := self.phase(
-                "scale_2_processes",
-                lambda: throughput.two_processes(
-                    self.base, s.scale_events, THROUGHPUT_SCORER, s.timeout_s, Path(logs)
-                ),
-            ):
-                r["scale_2_scorers_img_s"] = out["scale_2_scorers_img_s"]
-                r["scorer_rss_mib"] = out["scorer_rss_mib"]
-            if out := self.phase("startup_onnx", self._startup(THROUGHPUT_SCORER, Path(logs))):
-                r["scorer_startup_s"] = out["first_prediction_s"]
-            if out := self.phase("startup_tf", self._startup(TF_SCORER, Path(logs))):
-                r["scorer_startup_tf_s"] = out["first_prediction_s"]
-                r["scorer_tf_rss_mib"] = out["scorer_rss_mib"]
-            if out := self.phase(
-                "scale_cluster",
-                lambda: cluster_scale(
-                    self.base, s.scale_events, THROUGHPUT_SCORER, s.timeout_s, Path(logs)
-                ),
-            ):
-                r["scale_4_scorers_img_s"] = out["scale_4_scorers_img_s"]
-                r["scale_1_scorer_cluster_img_s"] = out["scale_1_scorer_cluster_img_s"]
+        if out := self.phase(
+            "scale_2_processes",
+            lambda: throughput.two_processes(
+                self.base, s.scale_events, THROUGHPUT_SCORER, s.timeout_s, self.logs
+            ),
+        ):
+            r["scale_2_scorers_img_s"] = out["scale_2_scorers_img_s"]
+            r["scorer_rss_mib"] = out["scorer_rss_mib"]
+        if out := self.phase("startup_onnx", self._startup(THROUGHPUT_SCORER, self.logs)):
+            r["scorer_startup_s"] = out["first_prediction_s"]
+        if out := self.phase("startup_tf", self._startup(TF_SCORER, self.logs)):
+            r["scorer_startup_tf_s"] = out["first_prediction_s"]
+            r["scorer_tf_rss_mib"] = out["scorer_rss_mib"]
+        if out := self.phase(
+            "scale_cluster",
+            lambda: cluster_scale(
+                self.base, s.scale_events, THROUGHPUT_SCORER, s.timeout_s, self.logs
+            ),
+        ):
+            r["scale_4_scorers_img_s"] = out["scale_4_scorers_img_s"]
+            r["scale_1_scorer_cluster_img_s"] = out["scale_1_scorer_cluster_img_s"]
         if r["e2e_img_s"] and r["bare_model_onnx_img_s"]:
             r["e2e_ratio"] = r["e2e_img_s"] / r["bare_model_onnx_img_s"]
         if r["e2e_img_s"] and r["peer_quix_onnx_img_s"]:
