@@ -15,8 +15,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import threading
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -28,11 +26,11 @@ from arena.flavors import N_CLASSES
 from arena.join import LabeledExample
 from arena.signing import ArtifactSigner
 from evaluator.classification import classification_metrics
+from evaluator.handle import ACTOR, EvaluatorHandle
 from evaluator.policy import Decision, PromotionPolicy
 from evaluator.probation_watch import Probation, ProbationWatch
 from evaluator.service import EvaluationWindow, decide_action
 from evaluator.shadow import ShadowSample, shadow_metrics
-from evaluator.telemetry import EvaluatorMetrics
 from evaluator.trial import Trial
 from storage.artifacts import ArtifactStore
 from storage.decisions import Decisions
@@ -52,20 +50,7 @@ from storage.probations import Probations
 
 log = logging.getLogger(__name__)
 
-ACTOR = "evaluator"
 DRIFT_SLACK = timedelta(seconds=5)  # a pre-drift fine-tune may finish just after the alarm
-
-
-@dataclass
-class EvaluatorHandle:
-    decisions: list[str] = field(default_factory=list)
-    promotions: list[int] = field(default_factory=list)
-    rollbacks: list[int] = field(default_factory=list)
-    blocked: list[int] = field(default_factory=list)
-    started: threading.Event = field(default_factory=threading.Event)
-    metrics: EvaluatorMetrics = field(default_factory=EvaluatorMetrics)
-    metrics_port: int = 0
-    schedule_check_s: float = 5.0  # how often the scheduled-job runner checks its lock
 
 
 class Evaluator:

@@ -14,7 +14,7 @@ from typing import Any
 from arena.bus.stop import StopFlag
 from arena.config import Settings, with_overrides
 from evaluator.app import run_evaluator
-from evaluator.rounds import EvaluatorHandle
+from evaluator.handle import EvaluatorHandle
 from scorer.app import ScorerHandle, run_scorer
 from trainer.app import TrainerHandle, run_trainer
 

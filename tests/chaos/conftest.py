@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from arena.config import Settings
+from arena.flavors import ModelFlavor
 from tests.chaos.report import OUT_DIR
 from tests.chaos.scale import FULL, REDUCED, Scale
 from tests.chaos.stack import ChaosStack, use_chaos_environment
@@ -105,14 +106,14 @@ def healed_stack(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def champion_bytes() -> bytes:
-    """A Keras CNN trained on 2,000 MNIST digits (~15 s, once per session)."""
+def champion() -> ModelFlavor:
+    """A Keras CNN trained on 2,000 MNIST digits (~15 s, once per session). Scenarios
+    register it through ``VersionPublisher``, so the scorers serve its ONNX form."""
     from arena.datasets import load_mnist
     from arena.flavors.pretrain import train_initial
 
     data = load_mnist()
-    model = train_initial("keras", data.x_train[:2000], data.y_train[:2000], epochs=2, seed=0)
-    return model.to_bytes()
+    return train_initial("keras", data.x_train[:2000], data.y_train[:2000], epochs=2, seed=0)
 
 
 @pytest.fixture

@@ -10,20 +10,30 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 
 from arena.bus.producer import make_producer
 from arena.bus.topics import default_topics, delete_topics, ensure_topics, wait_for_leaders
 from arena.config import Settings, with_overrides
 from arena.control import ControlPlane
 from arena.deployment import isolated_deployment
+from arena.flavors import ModelFlavor
+from arena.flavors.base import F32Images
+from arena.onnx_parity import parity_images
 from arena.signing import ArtifactSigner
 from storage import migrate
 from storage.artifacts import ArtifactStore
 from storage.db import make_engine
 from storage.domain import ModelVersion
+from storage.publish import VersionPublisher
 from storage.registry import Registry
 
 PARTITIONS = 4
+
+
+@cache
+def _parity_set() -> F32Images:
+    return parity_images()  # loaded once for every scenario's registrations
 
 
 @dataclass
@@ -38,21 +48,19 @@ class Deployment:
     def registry(self) -> Registry:
         return self.control.registry
 
-    def register(self, model_bytes: bytes, flavor: str = "keras") -> ModelVersion:
-        ref = self.store.put(model_bytes)
-        return self.registry.register_version(
-            flavor,
-            ref,
-            parent_id=self.champion.id,
-            training_ranges=(),
-            hyperparameters={},
-            signature=ArtifactSigner(self.settings.signing.key).sign(flavor, ref.sha256, ref.size),
+    publisher: VersionPublisher
+
+    def register(self, model: ModelFlavor) -> ModelVersion:
+        """A new version of ``model``, child of the first champion, registered the way the
+        trainer registers one (so it has its ONNX form, and the scorers serve that)."""
+        return self.publisher.publish(
+            model.name, model, parent_id=self.champion.id, training_ranges=(), hyperparameters={}
         )
 
 
 @contextmanager
 def deployment(
-    base: Settings, name: str, champion_bytes: bytes, **sections: dict[str, object]
+    base: Settings, name: str, champion: ModelFlavor, **sections: dict[str, object]
 ) -> Iterator[Deployment]:
     """A fresh deployment for scenario ``name``; its topics and database are dropped after."""
     run_id = f"chaos{uuid.uuid4().hex[:6]}-{name}"
@@ -68,18 +76,19 @@ def deployment(
     control = ControlPlane(
         Registry(make_engine(settings.db)), store, make_producer(settings.kafka), settings.kafka
     )
-    ref = store.put(champion_bytes)
-    champion = control.registry.register_version(
-        "keras",
-        ref,
+    publisher = VersionPublisher(
+        control.registry, store, ArtifactSigner(settings.signing.key), parity_set=_parity_set()
+    )
+    first = publisher.publish(
+        champion.name,
+        champion,
         parent_id=None,
         training_ranges=(),
         hyperparameters={"source": "chaos"},
-        signature=ArtifactSigner(settings.signing.key).sign("keras", ref.sha256, ref.size),
     )
-    control.promote(champion.id, reason="chaos initial champion", actor="chaos")
+    control.promote(first.id, reason="chaos initial champion", actor="chaos")
     try:
-        yield Deployment(settings, control, store, champion, run_id)
+        yield Deployment(settings, control, store, first, run_id, publisher)
     finally:
         store.close()
         delete_topics(settings.kafka, [spec.name for spec in default_topics(settings.kafka)])

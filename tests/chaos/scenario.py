@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from arena.config import Settings
+from arena.flavors import ModelFlavor
 from tests.chaos.deployment import PARTITIONS, Deployment, deployment
 from tests.chaos.fleet import Fleet
 from tests.chaos.ledger import Ledger, wait_for
@@ -180,7 +181,7 @@ class Run:
 def scenario(
     result: ScenarioResult,
     base: Settings,
-    champion_bytes: bytes,
+    champion: ModelFlavor,
     log_dir: Path,
     scale: Scale,
     **sections: dict[str, object],
@@ -189,7 +190,7 @@ def scenario(
     result.reduced = scale.reduced
     started = time.monotonic()
     try:
-        with deployment(base, f"s{result.number}", champion_bytes, **sections) as dep:
+        with deployment(base, f"s{result.number}", champion, **sections) as dep:
             ledger = Ledger(dep.settings.kafka)
             ledger.start()
             fleet = Fleet(dep.settings, log_dir)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from arena.config import Settings
+from arena.flavors import ModelFlavor
 from tests.chaos.cluster import ChaosCluster, cluster_settings
 from tests.chaos.load import MnistImages
 from tests.chaos.report import ScenarioResult
@@ -47,7 +48,7 @@ def _no_restart(run: Run) -> None:
 
 
 def test_kill9_the_leader_of_a_partition(
-    healed_cluster: ChaosCluster, champion_bytes: bytes, log_dir: Path, scale: Scale
+    healed_cluster: ChaosCluster, champion: ModelFlavor, log_dir: Path, scale: Scale
 ) -> None:
     result = ScenarioResult(
         11,
@@ -56,7 +57,7 @@ def test_kill9_the_leader_of_a_partition(
         f"<= {LEADER_RESUME_LIMIT_S:.0f} s after the kill",
     )
     settings: Settings = healed_cluster.settings
-    with scenario(result, settings, champion_bytes, log_dir, scale) as run:
+    with scenario(result, settings, champion, log_dir, scale) as run:
         _, load = run.scorers_under_load(2, MnistImages(run.dep.run_id))
         victim = healed_cluster.leader_of(run.settings.kafka.image_topic, 0)
         result.details["killed_node"] = victim
@@ -82,7 +83,7 @@ def test_kill9_the_leader_of_a_partition(
 
 
 def test_kill9_a_node_during_a_promotion(
-    healed_cluster: ChaosCluster, champion_bytes: bytes, log_dir: Path, scale: Scale
+    healed_cluster: ChaosCluster, champion: ModelFlavor, log_dir: Path, scale: Scale
 ) -> None:
     result = ScenarioResult(
         12,
@@ -91,9 +92,9 @@ def test_kill9_a_node_during_a_promotion(
         f"<= {CONVERGE_LIMIT_S:.0f} s after the promotion",
     )
     settings: Settings = healed_cluster.settings
-    with scenario(result, settings, champion_bytes, log_dir, scale) as run:
+    with scenario(result, settings, champion, log_dir, scale) as run:
         ids, load = run.scorers_under_load(2, MnistImages(run.dep.run_id))
-        v2 = run.dep.register(champion_bytes)
+        v2 = run.dep.register(champion)
         victim = healed_cluster.leader_of(run.settings.kafka.model_topic, 0)
         result.details["killed_node"] = victim
         promoted = time.monotonic()

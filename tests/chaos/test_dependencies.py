@@ -22,6 +22,7 @@ from arena.events import (
     encode_model_event,
     now_ms,
 )
+from arena.flavors import ModelFlavor
 from storage.domain import ModelVersion
 from tests.chaos.deployment import PARTITIONS
 from tests.chaos.ledger import wait_for
@@ -82,7 +83,7 @@ def _announce(run: Run, version: ModelVersion) -> None:
 
 
 def test_postgres_down_during_promotion(
-    chaos_stack: ChaosStack, champion_bytes: bytes, log_dir: Path, scale: Scale
+    chaos_stack: ChaosStack, champion: ModelFlavor, log_dir: Path, scale: Scale
 ) -> None:
     result = ScenarioResult(
         4,
@@ -94,7 +95,7 @@ def test_postgres_down_during_promotion(
     sections: dict[str, dict[str, object]] = {
         "trainer": {"finetune_every_labels": 3000, "flavor": "sklearn"}
     }
-    with scenario(result, chaos_stack.settings, champion_bytes, log_dir, scale, **sections) as run:
+    with scenario(result, chaos_stack.settings, champion, log_dir, scale, **sections) as run:
         scorers = run.fleet.scorers(2)
         trainer = run.fleet.add("trainer", "trainer")
         evaluator = run.fleet.add("evaluator", "evaluator")
@@ -107,7 +108,7 @@ def test_postgres_down_during_promotion(
         time.sleep(5.0)
         # The promotion: its registry and alias steps happen, then PostgreSQL goes down
         # before the scorers have looked the new version up.
-        v2 = run.dep.register(champion_bytes)
+        v2 = run.dep.register(champion)
         run.dep.registry.set_champion(v2.id, reason="chaos promotion", actor="chaos")
         run.dep.store.alias("champion", v2.artifact)
         run.dep.store.alias("serving", v2.artifact)
@@ -192,7 +193,7 @@ def _upload_packs(run: Run, n_images: int) -> list[str]:
 
 
 def test_minio_down_with_claim_checks_and_promotion(
-    chaos_stack: ChaosStack, champion_bytes: bytes, log_dir: Path, scale: Scale
+    chaos_stack: ChaosStack, champion: ModelFlavor, log_dir: Path, scale: Scale
 ) -> None:
     result = ScenarioResult(
         5,
@@ -202,7 +203,7 @@ def test_minio_down_with_claim_checks_and_promotion(
         "after MinIO returns; a promotion command that failed during the outage is retried "
         "once, as an operator would)",
     )
-    with scenario(result, chaos_stack.settings, champion_bytes, log_dir, scale) as run:
+    with scenario(result, chaos_stack.settings, champion, log_dir, scale) as run:
         references = _upload_packs(run, 4096)
         scorers = run.fleet.scorers(2)
         ids = [s.name for s in scorers]
@@ -213,7 +214,7 @@ def test_minio_down_with_claim_checks_and_promotion(
             min_events=scale.min_events,
         )
         run.wait_flowing(ids)
-        v2 = run.dep.register(champion_bytes)
+        v2 = run.dep.register(champion)
         chaos_stack.stop("minio")
         down = time.monotonic()
         try:

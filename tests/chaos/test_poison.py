@@ -12,6 +12,7 @@ import pytest
 from confluent_kafka import Producer
 
 from arena.bus.producer import flush_or_raise, make_producer
+from arena.flavors import ModelFlavor
 from tests.chaos.fleet import ServiceProcess
 from tests.chaos.ledger import wait_for
 from tests.chaos.load import MnistImages, Outgoing, PacedLoad, Plan
@@ -80,7 +81,7 @@ def _good_per_s(run: Run, load: PacedLoad, resumed_at: float) -> float:
 
 @pytest.mark.chaos_reduced
 def test_poison_events(
-    chaos_stack: ChaosStack, champion_bytes: bytes, log_dir: Path, scale: Scale
+    chaos_stack: ChaosStack, champion: ModelFlavor, log_dir: Path, scale: Scale
 ) -> None:
     result = ScenarioResult(
         6,
@@ -89,7 +90,7 @@ def test_poison_events(
         "every poison event in the DLQ with its reason; every good one predicted once; "
         "throughput drop <= 10 % (a backlog drained with and without the poison)",
     )
-    with scenario(result, chaos_stack.settings, champion_bytes, log_dir, scale) as run:
+    with scenario(result, chaos_stack.settings, champion, log_dir, scale) as run:
         ctx = PoisonContext(run.settings.s3.image_bucket, f"chaos/{run.dep.run_id}/small.png")
         run.dep.store.put_image(ctx.existing_key, b"\x89PNG\r\n\x1a\n" + bytes(64))
         scorers = run.fleet.scorers(2)
@@ -180,7 +181,7 @@ def _check_dead_letters(run: Run, mixed: PacedLoad) -> None:
 
 
 def test_bad_labels(
-    chaos_stack: ChaosStack, champion_bytes: bytes, log_dir: Path, scale: Scale
+    chaos_stack: ChaosStack, champion: ModelFlavor, log_dir: Path, scale: Scale
 ) -> None:
     result = ScenarioResult(
         7,
@@ -190,7 +191,7 @@ def test_bad_labels(
     sections: dict[str, dict[str, object]] = {
         "trainer": {"finetune_every_labels": 500, "flavor": "sklearn"}
     }
-    with scenario(result, chaos_stack.settings, champion_bytes, log_dir, scale, **sections) as run:
+    with scenario(result, chaos_stack.settings, champion, log_dir, scale, **sections) as run:
         trainer = run.fleet.add("trainer", "trainer")
         evaluator = run.fleet.add("evaluator", "evaluator")
         images = MnistImages(run.dep.run_id, label_every=2)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from arena.config import Settings
+from arena.flavors import ModelFlavor
 from tests.chaos.fleet import ServiceProcess
 from tests.chaos.load import MnistImages
 from tests.chaos.report import ScenarioResult
@@ -25,14 +26,14 @@ RECOVERY_CAP_S = 60.0  # stop waiting after this (recorded as "did not recover")
 
 @pytest.mark.chaos_reduced
 def test_kill9_scorer(
-    chaos_stack: ChaosStack, champion_bytes: bytes, log_dir: Path, scale: Scale
+    chaos_stack: ChaosStack, champion: ModelFlavor, log_dir: Path, scale: Scale
 ) -> None:
     result = ScenarioResult(
         1,
         f"kill -9 a scorer {scale.scorer_kills} times (3 scorers, 4 partitions)",
         "0 lost, 0 duplicated; each partition's predictions resume <= 15 s after the restart",
     )
-    with scenario(result, chaos_stack.settings, champion_bytes, log_dir, scale) as run:
+    with scenario(result, chaos_stack.settings, champion, log_dir, scale) as run:
         scorers = run.fleet.scorers(3)
         run.wait_serving([s.name for s in scorers])
         run.start_load(MnistImages(run.dep.run_id), rate=scale.rate, min_events=scale.min_events)
@@ -66,7 +67,7 @@ def _broker_fault(
     number: int,
     name: str,
     chaos_stack: ChaosStack,
-    champion_bytes: bytes,
+    champion: ModelFlavor,
     log_dir: Path,
     scale: Scale,
     fault: str,
@@ -76,7 +77,7 @@ def _broker_fault(
         name,
         "0 lost, 0 duplicated; scorers resume without a restart <= 30 s after the broker answers",
     )
-    with scenario(result, chaos_stack.settings, champion_bytes, log_dir, scale) as run:
+    with scenario(result, chaos_stack.settings, champion, log_dir, scale) as run:
         run.scorers_under_load(2, MnistImages(run.dep.run_id))
         if fault == "kill9":
             chaos_stack.kill9("kafka")
@@ -131,13 +132,13 @@ def _check_no_restart(run: Run) -> None:
 
 @pytest.mark.chaos_reduced
 def test_kill9_broker(
-    chaos_stack: ChaosStack, champion_bytes: bytes, log_dir: Path, scale: Scale
+    chaos_stack: ChaosStack, champion: ModelFlavor, log_dir: Path, scale: Scale
 ) -> None:
     _broker_fault(
         2,
         "kill -9 the broker, restart it after 5 s",
         chaos_stack,
-        champion_bytes,
+        champion,
         log_dir,
         scale,
         "kill9",
@@ -145,13 +146,13 @@ def test_kill9_broker(
 
 
 def test_sigstop_broker(
-    chaos_stack: ChaosStack, champion_bytes: bytes, log_dir: Path, scale: Scale
+    chaos_stack: ChaosStack, champion: ModelFlavor, log_dir: Path, scale: Scale
 ) -> None:
     _broker_fault(
         3,
         "SIGSTOP the broker for 20 s, then SIGCONT",
         chaos_stack,
-        champion_bytes,
+        champion,
         log_dir,
         scale,
         "sigstop",
@@ -159,7 +160,7 @@ def test_sigstop_broker(
 
 
 def test_sigterm_during_broker_outage(
-    chaos_stack: ChaosStack, champion_bytes: bytes, log_dir: Path, scale: Scale
+    chaos_stack: ChaosStack, champion: ModelFlavor, log_dir: Path, scale: Scale
 ) -> None:
     result = ScenarioResult(
         10,
@@ -167,7 +168,7 @@ def test_sigterm_during_broker_outage(
         "each service exits <= 10 s after SIGTERM; afterwards 0 lost, 0 duplicated",
     )
     settings: Settings = chaos_stack.settings
-    with scenario(result, settings, champion_bytes, log_dir, scale) as run:
+    with scenario(result, settings, champion, log_dir, scale) as run:
         (scorer,) = run.fleet.scorers(1)
         trainer = run.fleet.add("trainer", "trainer")
         evaluator = run.fleet.add("evaluator", "evaluator")

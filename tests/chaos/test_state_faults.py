@@ -17,7 +17,7 @@ from arena.bus.consumer import consumer_config
 from arena.bus.lag import end_offsets
 from arena.datasets import load_mnist
 from arena.faults import CRASH_ENV
-from arena.flavors import load_model
+from arena.flavors import ModelFlavor
 from arena.flavors.pretrain import train_initial
 from arena.holdout import is_holdout
 from storage.domain import PromotionKind
@@ -38,12 +38,10 @@ FAULT_ENV = CRASH_ENV  # ARENA_CRASH_AT=control.<point>: the process dies there
 
 
 @pytest.fixture(scope="module")
-def weak_champion_bytes() -> bytes:
+def weak_champion() -> ModelFlavor:
     """A champion trained on 300 digits: the 2,000-digit model beats it clearly."""
     data = load_mnist()
-    return train_initial(
-        "keras", data.x_train[:300], data.y_train[:300], epochs=1, seed=3
-    ).to_bytes()
+    return train_initial("keras", data.x_train[:300], data.y_train[:300], epochs=1, seed=3)
 
 
 def _uncovered(run: Run, sent_labels: dict[str, int]) -> list[str]:
@@ -82,8 +80,8 @@ def _merge_ranges(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 def test_kill9_trainer_and_evaluator(
     chaos_stack: ChaosStack,
-    champion_bytes: bytes,
-    weak_champion_bytes: bytes,
+    champion: ModelFlavor,
+    weak_champion: ModelFlavor,
     log_dir: Path,
     scale: Scale,
 ) -> None:
@@ -113,7 +111,7 @@ def test_kill9_trainer_and_evaluator(
         },
     }
     base = chaos_stack.settings
-    with scenario(result, base, weak_champion_bytes, log_dir, scale, **sections) as run:
+    with scenario(result, base, weak_champion, log_dir, scale, **sections) as run:
         trainer = run.fleet.add("trainer", "trainer")
         images = MnistImages(run.dep.run_id, label_every=2, label_lag=LABEL_LAG)
         load = run.start_load(images, rate=scale.rate, min_events=scale.min_events)
@@ -148,11 +146,10 @@ def test_kill9_trainer_and_evaluator(
         # It starts where the stream is, as one that has kept up would (not minutes behind,
         # where all it could judge are labels from before the world changed).
         _move_group_to_end(run, run.settings.evaluator.group_id)
-        weak = load_model("keras", weak_champion_bytes, expected_input_shape=(28, 28))
         x = load_mnist().x_test.astype(np.float32) / 255.0
-        agreeing_with_weak = weak.predict_proba(x).argmax(axis=1).astype(np.int64)
+        agreeing_with_weak = weak_champion.predict_proba(x).argmax(axis=1).astype(np.int64)
         evaluator = run.fleet.add("evaluator", "evaluator")
-        strong = run.dep.register(champion_bytes)
+        strong = run.dep.register(champion)
         promoted = wait_for(
             lambda: (c := run.dep.registry.champion()) is not None and c.id == strong.id,
             180.0,
@@ -162,9 +159,9 @@ def test_kill9_trainer_and_evaluator(
         # From now on the labels agree with the old champion: the new one is worse live, so
         # probation must roll it back, also across the evaluator's crash.
         images.label_values = agreeing_with_weak
-        champion = run.dep.registry.champion()
+        crowned = run.dep.registry.champion()
         run.require(
-            champion is not None and champion.id == strong.id,
+            crowned is not None and crowned.id == strong.id,
             "probation ended before the evaluator could be killed (raise probation_labels)",
         )
         evaluator.kill9()
@@ -221,7 +218,7 @@ def _control(run: Run, *args: str, fault: str | None = None) -> subprocess.Compl
 
 
 def test_crash_between_control_plane_steps(
-    chaos_stack: ChaosStack, champion_bytes: bytes, log_dir: Path, scale: Scale
+    chaos_stack: ChaosStack, champion: ModelFlavor, log_dir: Path, scale: Scale
 ) -> None:
     result = ScenarioResult(
         9,
@@ -230,10 +227,10 @@ def test_crash_between_control_plane_steps(
         "the evaluator restarts, registry and fleet agree <= 10 s later; a retried rollback "
         "does not roll back twice",
     )
-    with scenario(result, chaos_stack.settings, champion_bytes, log_dir, scale) as run:
+    with scenario(result, chaos_stack.settings, champion, log_dir, scale) as run:
         ids, load = run.scorers_under_load(2, MnistImages(run.dep.run_id))
-        v2 = run.dep.register(champion_bytes)
-        v3 = run.dep.register(champion_bytes)
+        v2 = run.dep.register(champion)
+        v3 = run.dep.register(champion)
         run.dep.control.promote(v2.id, reason="chaos: v2", actor="chaos")
         run.dep.control.promote(v3.id, reason="chaos: v3", actor="chaos")
         recoveries: list[float | None] = []
@@ -272,9 +269,9 @@ def test_crash_between_control_plane_steps(
             )
         _control(run, "unpin", "--reason", "chaos")
         before = [p for p in run.dep.registry.promotions() if p.kind == PromotionKind.ROLLBACK]
-        champion = run.dep.registry.champion()
+        rolled_from = run.dep.registry.champion()
         # The operator retries the same command: it names the champion it rolls back.
-        expect = ("--expect-champion", str(champion.id if champion else 0))
+        expect = ("--expect-champion", str(rolled_from.id if rolled_from else 0))
         first = _control(
             run, "rollback", "--reason", "chaos retried", *expect, fault="after_registry"
         )
@@ -285,7 +282,7 @@ def test_crash_between_control_plane_steps(
         result.details["rollbacks_recorded"] = len(after) - len(before)
         now = run.dep.registry.champion()
         result.details["champion_before_after"] = [
-            champion.id if champion else None,
+            rolled_from.id if rolled_from else None,
             now.id if now else None,
         ]
         result.check(
@@ -296,7 +293,7 @@ def test_crash_between_control_plane_steps(
         result.check(
             len(after) - len(before) == 1,
             f"a rollback retried after a crash rolled back {len(after) - len(before)} times "
-            f"(champion v{champion.id if champion else None} -> v{now.id if now else None})",
+            f"(champion v{rolled_from.id if rolled_from else None} -> v{now.id if now else None})",
         )
         result.recovery_s = worst(recoveries)
         result.recovery_cap_s = 60.0

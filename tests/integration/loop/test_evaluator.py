@@ -11,7 +11,8 @@ from arena.config import with_overrides
 from arena.datasets import load_mnist
 from arena.images import to_unit_float
 from arena.join import EventPosition, LabeledExample
-from evaluator.rounds import Evaluator, EvaluatorHandle
+from evaluator.handle import EvaluatorHandle
+from evaluator.rounds import Evaluator
 from storage.db import make_engine
 from storage.decisions import Decisions
 from storage.domain import DecisionOutcome, VersionStatus

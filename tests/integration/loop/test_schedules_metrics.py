@@ -28,7 +28,7 @@ from arena.flavors.pretrain import train_initial
 from arena.schedules import ScheduleBook
 from arena.webhooks import SIGNATURE_HEADER, WebhookNotifier
 from evaluator.app import run_evaluator
-from evaluator.rounds import EvaluatorHandle
+from evaluator.handle import EvaluatorHandle
 from storage.db import make_engine
 from storage.domain import ModelVersion, VersionStatus
 from trainer.app import TrainerHandle, run_trainer

@@ -38,7 +38,7 @@ from arena.images import encode_png
 from arena.signing import ArtifactSigner
 from arena.stack.credentials import ADMIN, StackCredentials, principal
 from evaluator.app import run_evaluator
-from evaluator.rounds import EvaluatorHandle
+from evaluator.handle import EvaluatorHandle
 from scorer.app import ScorerHandle, run_scorer
 from storage import migrate
 from storage.artifacts import ArtifactStore
