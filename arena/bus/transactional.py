@@ -15,7 +15,11 @@ failure has one recovery:
   unknown): drop the producer and build a new one with the same ``transactional.id`` (its
   ``init_transactions`` fences the old one and completes or aborts its transaction), then
   rewind the consumer to the group's committed offsets, the only position known to be right;
-- fatal consumer: rebuild it (``BatchConsumer.rebuild``); it resumes from the committed offsets.
+- fatal consumer: rebuild it (``BatchConsumer.rebuild``); it resumes from the committed offsets;
+- a consumer that cannot read the committed offsets although the broker answers again (the
+  new producer's ``init_transactions`` went through): rebuilt too, after
+  ``REWIND_FAILURES_BEFORE_REBUILD`` attempts. After a broker hung by SIGSTOP, librdkafka's
+  consumer can keep a dead coordinator connection and time out on every such request.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ Handler = Callable[[list[Message]], BatchResult]
 ProducerFactory = Callable[[], Producer]
 
 STOPPING_CALL_S = 1.0  # once stopping, recovery calls get this long at most
+REWIND_FAILURES_BEFORE_REBUILD = 2  # committed-offset reads that fail before a rebuild
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +107,7 @@ class TransactionalProcessor:
         self._producer: Producer | None = None  # None: (re)build and init before the next batch
         self._initializing: Producer | None = None  # an init that timed out, to be resumed
         self._rewind_to_committed = False
+        self._rewind_failures = 0  # consecutive reads of the committed offsets that failed
         self._stop: StopFlag | None = None
         self.rebuilds = 0  # producers replaced since start (for health and tests)
 
@@ -424,9 +430,25 @@ class TransactionalProcessor:
         run_bounded(producer.close, self._budget(), "close of the dropped producer")
 
     def _rewind_committed(self) -> None:
-        """Seek every assigned partition to the group's committed offset."""
+        """Seek every assigned partition to the group's committed offset; or, when the
+        consumer keeps failing to read them, rebuild it (a new consumer starts from them)."""
         assigned = self._consumer.assignment()
-        committed = self._consumer.committed(assigned, self._budget()) if assigned else []
+        try:
+            committed = self._consumer.committed(assigned, self._budget()) if assigned else []
+        except BusError:
+            self._rewind_failures += 1
+            if self._rewind_failures < REWIND_FAILURES_BEFORE_REBUILD or self._stopping():
+                raise
+            logger.error(
+                "the consumer failed %d times to read the committed offsets while the broker "
+                "answers: rebuilding it",
+                self._rewind_failures,
+            )
+            self._consumer.rebuild()
+            self._rewind_failures = 0
+            self._rewind_to_committed = False
+            return
+        self._rewind_failures = 0
         for tp in committed:
             offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING  # never committed
             self._seek(TopicPartition(tp.topic, tp.partition, offset))

@@ -14,6 +14,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from arena.bus.consumer import ConsumerFatal
+from arena.errors import BusError
 from tests.unit.bus.fakes import FakeMessage
 
 HANG_GUARD_S = 2.0
@@ -140,6 +141,7 @@ class FakeConsumer:
     seeks: list[int] = field(default_factory=list)
     rebuilt: int = 0
     fatal_next: bool = False
+    committed_failures: int = 0  # the next reads of the committed offsets that time out
 
     def consume(self, n: int, timeout_s: float) -> list[FakeMessage]:
         if self.fatal_next:
@@ -164,10 +166,14 @@ class FakeConsumer:
         self, partitions: list[TopicPartition], timeout_s: float | None = None
     ) -> list[TopicPartition]:
         assert timeout_s is not None
+        if self.committed_failures > 0:
+            self.committed_failures -= 1
+            raise BusError("committed offsets of group g: Local: Timed out", retriable=True)
         return [TopicPartition(self.topic, 0, self.committed_offset)]
 
     def rebuild(self) -> None:
         self.rebuilt += 1
+        self.committed_failures = 0  # a new consumer, with new connections
         self.position = max(self.committed_offset, 0)
 
 

@@ -13,7 +13,7 @@ from confluent_kafka import KafkaError, Message
 from arena.bus.loop import LoopHealth
 from arena.bus.records import BatchResult, OutRecord
 from arena.bus.stop import StopFlag
-from arena.bus.transactional import TransactionalProcessor
+from arena.bus.transactional import REWIND_FAILURES_BEFORE_REBUILD, TransactionalProcessor
 from arena.config import KafkaSettings
 from arena.errors import BatchAborted, BusError
 from tests.unit.bus.fake_kafka import (
@@ -122,6 +122,33 @@ def test_an_abort_that_times_out_rebuilds_the_producer_and_rewinds_to_committed(
     assert second.timeouts("init_transactions")  # same id, re-initialized: fences the old one
     assert consumer.seeks[-1] == 2  # the committed offset, asked of the group
     assert factory.visible() == [b"v0", b"v1", b"v2", b"v3"]
+
+
+def test_a_consumer_that_cannot_read_committed_offsets_is_rebuilt_and_nothing_repeats() -> None:
+    # After a broker hung by SIGSTOP, the new producer is fenced in and ready, but the old
+    # consumer times out on every read of the committed offsets: it is rebuilt.
+    consumer = FakeConsumer(messages(4))
+    fenced = kafka_error(KafkaError._FENCED, fatal=True)
+    factory = Factory(consumer)
+    proc = processor(consumer, factory)
+    proc.init()
+    assert proc.process_batch(consumer.consume(2, 0.1), echo).n_out == 2  # v0, v1 committed
+    factory.made[0].fail["send_offsets_to_transaction"] = [raises(fenced)]
+    with pytest.raises(BusError):
+        proc.process_batch(consumer.consume(2, 0.1), echo)  # v2, v3 never committed
+    consumer.committed_failures = 10
+
+    failures = 0
+    for _ in range(REWIND_FAILURES_BEFORE_REBUILD):
+        try:
+            proc.init()
+        except BusError as exc:
+            assert exc.retriable
+            failures += 1
+
+    assert failures == REWIND_FAILURES_BEFORE_REBUILD - 1 and consumer.rebuilt == 1
+    assert proc.process_batch(consumer.consume(10, 0.1), echo).n_out == 2
+    assert factory.visible() == [b"v0", b"v1", b"v2", b"v3"]  # each once
 
 
 def test_a_commit_that_landed_but_timed_out_is_not_processed_twice() -> None:
