@@ -292,7 +292,8 @@ class TrainerSettings(BaseSettings):
     drift_min_labels: int = Field(default=150, ge=1)  # post-drift labels, first fine-tune
     drift_every_labels: int = Field(default=100, ge=1)  # then a fine-tune every this many
     drift_epochs: int = Field(default=10, ge=1)  # most epochs of a fine-tune while recovering
-    drift_pass_budget: int = Field(default=2_500, ge=1)  # example-passes of such a fine-tune
+    drift_pass_budget: int = Field(default=7_500, ge=1)  # example-passes of such a fine-tune
+    drift_augment_copies: int = Field(default=3, ge=1)  # x the examples, shifted (1: off)
     drift_learning_rate_scale: float = Field(default=2.0, gt=0)  # x the rate, recovering
     drift_replay_fraction: float = Field(default=0.3, ge=0.0)  # reservoir share, recovering
     drift_max_examples: int = Field(default=1_000, ge=1)  # newest post-drift ones per fit

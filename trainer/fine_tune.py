@@ -9,6 +9,8 @@ import logging
 import threading
 from collections.abc import Callable
 
+import numpy as np
+
 from arena.config import Settings, TrainerSettings
 from arena.flavors import ModelFlavor, new_model
 from arena.flavors.base import never
@@ -19,6 +21,7 @@ from storage.domain import ModelVersion
 from storage.model_loader import ModelLoader
 from storage.publish import VersionPublisher
 from storage.registry import Registry
+from trainer.augment import with_shifted_copies
 from trainer.replay import ReplayBuffer, TrainingSet
 from trainer.service import FineTuneTrigger, RecoveryCadence, TrainingIntake
 
@@ -28,8 +31,8 @@ log = logging.getLogger(__name__)
 def recovery_epochs(cfg: TrainerSettings, samples: int) -> int:
     """Epochs of a fine-tune while recovering from a drift: few post-drift examples need many
     passes to move the weights far enough, and a larger set needs fewer; the number of
-    example-passes stays within ``drift_pass_budget`` so each fit stays short, and never
-    below the normal ``epochs``."""
+    example-passes (``samples`` counts the shifted copies) stays within
+    ``drift_pass_budget`` so each fit stays short, and never below the normal ``epochs``."""
     fit_in_budget = cfg.drift_pass_budget // max(samples, 1)
     return max(cfg.epochs, min(cfg.drift_epochs, fit_in_budget))
 
@@ -74,6 +77,7 @@ class Trainer:
         self.retrain_requested = threading.Event()  # a scheduled retrain job fired
         self._own_line: ModelFlavor | None = None  # last challenger, when flavors differ
         self._unfinished: TrainingSet | None = None  # taken, but its fine-tune failed
+        self._augment_rng = np.random.default_rng(cfg.seed)
 
     def add(self, example: LabeledExample | None) -> None:
         if example is not None:
@@ -123,10 +127,13 @@ class Trainer:
         lr = cfg.learning_rate or challenger.default_learning_rate
         if ts.post_drift:
             lr *= cfg.drift_learning_rate_scale  # far from the optimum: larger steps
-        epochs = recovery_epochs(cfg, len(ts.labels)) if ts.post_drift else cfg.epochs
-        challenger.fit(
-            ts.images, ts.labels, epochs=epochs, learning_rate=lr, should_stop=should_stop
-        )
+        images, labels = ts.images, ts.labels
+        if ts.post_drift:  # few examples of the new distribution: shifted copies of each
+            images, labels = with_shifted_copies(
+                images, labels, cfg.drift_augment_copies, self._augment_rng
+            )
+        epochs = recovery_epochs(cfg, len(labels)) if ts.post_drift else cfg.epochs
+        challenger.fit(images, labels, epochs=epochs, learning_rate=lr, should_stop=should_stop)
         if should_stop():
             self._unfinished = None
             log.info("fine-tune on %d examples cancelled; nothing registered", len(ts.labels))
@@ -142,6 +149,7 @@ class Trainer:
                 "learning_rate": lr,
                 "samples": len(ts.labels),
                 "post_drift_samples": ts.post_drift,
+                "augment_copies": cfg.drift_augment_copies if ts.post_drift else 1,
                 "window_size": cfg.window_size,
                 "reservoir_size": cfg.reservoir_size,
                 "holdout_percent": self.settings.labels.holdout_percent,
