@@ -5,6 +5,12 @@ Kafka call (a watcher thread reads the signal's wakeup byte), so every other thr
 waiting at once. Once a signal arrived the process has ``exit_deadline_s`` to end: every
 blocking call is bounded so that a service ends well within it, and should one not, a
 watchdog ends the process (logged, exit code 70) rather than let a SIGTERM be ignored.
+
+That watchdog is a Python thread, so it needs the interpreter lock; a native call that
+blocks while holding it (seen once: librdkafka's consumer close, waiting inside a rebalance
+callback) would keep it from running. So the signal also arms a kernel timer: SIGALRM, left
+to its default action, ends the process ``KERNEL_BACKSTOP_S`` after the signal whatever its
+threads do (exit by signal 14).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 EXIT_DEADLINE_S = 9.5  # SIGTERM ends a service within 10 s, whatever state it is in
 FORCED_EXIT_CODE = 70  # EX_SOFTWARE: the watchdog had to end the process
+KERNEL_BACKSTOP_S = 9.8  # SIGALRM's default action ends the process, if the watchdog cannot
 
 
 class StopFlag:
@@ -54,6 +61,8 @@ class StopFlag:
             return self
         for sig in self._signals:
             self._previous[sig] = signal.signal(sig, self._on_signal)
+        if self._exit_deadline_s is not None:  # the kernel backstop: SIGALRM must kill
+            self._previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, signal.SIG_DFL)
         read_fd, write_fd = os.pipe()
         os.set_blocking(write_fd, False)
         self._pipe = (read_fd, write_fd)
@@ -103,6 +112,9 @@ class StopFlag:
             self._watchdog = threading.Timer(self._exit_deadline_s, self._force_exit)
             self._watchdog.daemon = True
             self._watchdog.start()
+            if signal.SIGALRM in self._previous:  # installed here, SIGALRM left to the kernel
+                backstop = max(KERNEL_BACKSTOP_S, self._exit_deadline_s + 0.3)
+                signal.setitimer(signal.ITIMER_REAL, backstop)
 
     def _force_exit(self) -> None:
         logger.critical(

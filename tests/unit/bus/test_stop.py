@@ -75,3 +75,39 @@ def test_a_signal_sets_the_flag_while_the_main_thread_is_blocked_and_the_watchdo
     assert code == FORCED_EXIT_CODE
     assert ended - sent < 5.0  # the watchdog's 2 s, not the call's 20 s
     assert "returned" not in rest
+
+
+WEDGED_CHILD = """
+import ctypes, time
+from arena.bus.stop import StopFlag
+
+with StopFlag() as stop:
+    print("ready", flush=True)
+    while not stop.wait(0.05):
+        pass
+    print("stopping", flush=True)
+    # A native call that blocks while holding the interpreter lock (ctypes.PyDLL keeps it):
+    # no Python thread, the watchdog included, can run any more.
+    ctypes.PyDLL(None).sleep(60)
+    print("returned", flush=True)
+"""
+
+
+def test_a_process_wedged_holding_the_interpreter_lock_still_ends_within_10_s() -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-c", WEDGED_CHILD],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
+    assert child.stdout is not None
+    assert child.stdout.readline().startswith("ready")
+    sent = time.monotonic()
+    child.send_signal(signal.SIGTERM)
+    assert child.stdout.readline().startswith("stopping")
+    code = child.wait(20)
+    took = time.monotonic() - sent
+
+    assert code == -signal.SIGALRM  # the kernel's timer, not the Python watchdog
+    assert took < 10.0
+    assert "returned" not in child.stdout.read()
