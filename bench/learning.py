@@ -29,6 +29,7 @@ from arena.config import Settings
 from arena.datasets import DEMO_DRIFTS
 from arena.demo.run import DemoConfig, run_demo
 from arena.demo.stream import NO_DRIFT, StreamPlan
+from bench.isolated import run_isolated
 from bench.machine import describe
 
 log = logging.getLogger("bench.learning")
@@ -127,6 +128,15 @@ def run_one(settings: Settings, plan: Plan, drift: str, seed: int) -> dict[str, 
     row |= {k: summary.get(k) for k in FIGURES}
     row["promotion_audit"] = summary.get("promotion_audit", [])
     return row
+
+
+def deadline_s(plan: Plan, drift: str) -> float:
+    """How long one run may take before its process is killed and the run tried again:
+    its stream, the set-up (an initial champion trained, the fleet started) and the wait
+    for a fine-tune, with room for a slow machine."""
+    aa = drift == NO_DRIFT
+    stream_s = (plan.aa_events / plan.aa_rate_per_s) if aa else plan.events / plan.rate_per_s
+    return 2 * stream_s + plan.await_fine_tune_s + 300.0
 
 
 def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -231,7 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     for drift in (NO_DRIFT,) if args.only_aa else (*plan.drifts, NO_DRIFT):
         for seed in plan.seeds if drift != NO_DRIFT else plan.seeds[:1]:
             log.warning("learn-bench: %s, seed %d", drift, seed)
-            runs.append(run_one(settings, plan, drift, seed))
+            runs.append(
+                run_isolated(run_one, (settings, plan, drift, seed), deadline_s(plan, drift), drift)
+            )
     result = {
         "finished_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": describe(settings.stack.kafka_version),
