@@ -25,12 +25,18 @@ class ManagedProcess:
     log_path: Path
 
     def pid(self) -> int | None:
-        """The pid of the running process, or None (a stale pid file is removed)."""
+        """The pid of the running process, or None (a stale pid file is removed).
+
+        The file holds the pid and the program started; a pid the kernel has since given to
+        another program, or that is now a thread's id in another process, is stale too.
+        """
         try:
-            pid = int(self.pid_path.read_text().strip())
+            pid_line, *rest = self.pid_path.read_text().splitlines()
+            pid = int(pid_line.strip())
         except (FileNotFoundError, ValueError):
             return None
-        if _alive(pid):
+        program = rest[0].strip() if rest else None
+        if _alive(pid) and (program is None or _runs(pid, program)):
             return pid
         self.pid_path.unlink(missing_ok=True)
         return None
@@ -54,7 +60,7 @@ class ManagedProcess:
                 cwd=cwd,
                 start_new_session=True,
             )
-        self.pid_path.write_text(str(proc.pid))
+        self.pid_path.write_text(f"{proc.pid}\n{argv[0]}\n")
         log.info("started %s (pid %d), log: %s", self.name, proc.pid, self.log_path)
         return proc.pid
 
@@ -92,12 +98,25 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    # A zombie child still answers kill(0); it is not running.
+    # kill(0) also answers for a thread id of another process (seen: a stale MinIO pid that
+    # had become a thread of a Kafka JVM), and for a zombie child; neither is our server.
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        status = Path(f"/proc/{pid}/status").read_text()
     except FileNotFoundError:
         return False
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    return fields.get("Tgid", "").strip() == str(pid) and not fields.get(
+        "State", ""
+    ).strip().startswith("Z")
+
+
+def _runs(pid: int, program: str) -> bool:
+    """Whether process ``pid`` runs ``program`` (its first argument when it was started)."""
+    try:
+        argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0].decode()
+    except (FileNotFoundError, UnicodeDecodeError):
+        return False
+    return argv0 == program
 
 
 def wait_until(
