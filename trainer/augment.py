@@ -4,9 +4,9 @@ fine-tune.
 Right after a drift the trainer has a few hundred examples of the new distribution. Each
 one, shifted by up to ``MAX_SHIFT_PX`` pixels in each direction (the border repeated into
 the gap), is still a correct example of its class, and the fit learns features that do not
-depend on the exact framing. Measured offline (the demo's champion, fine-tuned on 150-300
-post-drift digits; see docs/LEARNING.md): 5-7 points more accuracy after an inversion, a
-rotation or a new camera.
+depend on the exact framing. Measured offline with ``python -m bench.recovery_fit`` (the
+demo's champion fine-tuned on 150 post-drift digits, 3 draws; see docs/LEARNING.md): 6 to
+10 points more accuracy after an inversion, a rotation, a new camera or a blur.
 """
 
 from __future__ import annotations
