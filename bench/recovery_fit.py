@@ -55,7 +55,9 @@ def fit_once(
     champion: ModelFlavor, drift: str, n: int, recipe: Recipe, draw: int
 ) -> tuple[float, float]:
     """Accuracy on drifted test digits after one recovery fine-tune, and its seconds."""
-    cfg = TrainerSettings(drift_augment_copies=recipe.augment_copies)
+    cfg = TrainerSettings(
+        drift_augment_copies=recipe.augment_copies, drift_pass_budget=recipe.pass_budget
+    )
     data, shift = load_mnist(), DRIFTS[drift]
     rng = np.random.default_rng(100 + draw)
     fresh = rng.choice(np.arange(3_000, 20_000), n, replace=False)
@@ -63,9 +65,8 @@ def fit_once(
     images = np.concatenate([shift(data.x_train[fresh]), data.x_train[replay]])
     labels = np.concatenate([data.y_train[fresh], data.y_train[replay]]).astype(np.int64)
     x, y = with_shifted_copies(
-        images.astype(np.float32) / 255.0, labels, recipe.augment_copies, rng
+        images.astype(np.float32) / 255.0, labels, cfg.drift_augment_copies, rng
     )
-    cfg = cfg.model_copy(update={"drift_pass_budget": recipe.pass_budget})
     model = champion.clone()
     started = time.monotonic()
     model.fit(

@@ -43,12 +43,11 @@ class Deployment:
     store: ArtifactStore
     champion: ModelVersion
     run_id: str
+    publisher: VersionPublisher
 
     @property
     def registry(self) -> Registry:
         return self.control.registry
-
-    publisher: VersionPublisher
 
     def register(self, model: ModelFlavor) -> ModelVersion:
         """A new version of ``model``, child of the first champion, registered the way the
