@@ -38,11 +38,11 @@ from arena.bus.backoff import Backoff
 from arena.bus.bounded import call_bounded, run_bounded
 from arena.bus.broker_log import kafka_error_of
 from arena.bus.consumer import BatchConsumer, ConsumerFatal
-from arena.bus.dlq import dead_letter_record
+from arena.bus.dlq import PartitionCounts, dead_letter_record
 from arena.bus.loop import LoopHealth, RetryHook, run_until_stopped
 from arena.bus.offsets import first_offsets, next_offsets
 from arena.bus.producer import TrackedProducer, close_producer
-from arena.bus.records import BatchResult, BatchStats, OutRecord
+from arena.bus.records import BatchResult, BatchStats, KafkaMessage, OutRecord
 from arena.bus.stop import StopFlag
 from arena.config import KafkaSettings
 from arena.errors import BatchAborted, BusError, InvalidEvent
@@ -110,6 +110,7 @@ class TransactionalProcessor:
         self._rewind_failures = 0  # consecutive reads of the committed offsets that failed
         self._stop: StopFlag | None = None
         self.rebuilds = 0  # producers replaced since start (for health and tests)
+        self._partition_counts = PartitionCounts(timeout_s=min(kafka.call_timeout_s, 2.0))
 
     def init(self) -> None:
         """Build the producer and register the transactional id, fencing off (and completing
@@ -272,7 +273,8 @@ class TransactionalProcessor:
     def _send(self, producer: Producer, batch: list[Message], result: BatchResult) -> None:
         """Produce the outputs and dead letters, and add the batch's offsets to the transaction."""
         records = result.outputs + [
-            dead_letter_record(msg, reason, self._kafka) for msg, reason in result.dead
+            dead_letter_record(msg, reason, self._kafka, self._dlq_partitions(producer, msg))
+            for msg, reason in result.dead
         ]
         for record in records:
             self._produce(producer, record)
@@ -289,6 +291,14 @@ class TransactionalProcessor:
             )
         except BusError as exc:  # the bounded wait gave up: the call is stuck in the client
             raise _ProducerStuck(str(exc)) from exc
+
+    def _dlq_partitions(self, producer: Producer, msg: KafkaMessage) -> int | None:
+        topic = msg.topic()
+        return (
+            None
+            if topic is None
+            else self._partition_counts.of(producer, self._kafka.dlq_topic(topic))
+        )
 
     def _committed(self, batch: list[Message], result: BatchResult, started: float) -> BatchStats:
         stats = BatchStats(

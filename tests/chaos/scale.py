@@ -13,6 +13,7 @@ class Scale:
     scorer_kills: int  # scenario 1
     poison_good: int  # scenario 6: good events per phase
     poison_bad: int  # scenario 6: poison events mixed in
+    poison_pairs: int  # scenario 6: clean/poisoned backlog pairs timed (even: ABBA order)
     # Recovery-time limits are multiplied by this. The reduced run is CI's guard, on shared
     # cores where a restarted scorer's model load alone varies 5-15 s: it keeps every
     # exactly-once check strict and catches a wedge, `make chaos` holds the exact targets.
@@ -20,7 +21,13 @@ class Scale:
 
 
 FULL = Scale(
-    reduced=False, rate=1500, min_events=20_000, scorer_kills=5, poison_good=20_000, poison_bad=1000
+    reduced=False,
+    rate=1500,
+    min_events=20_000,
+    scorer_kills=5,
+    poison_good=20_000,
+    poison_bad=1000,
+    poison_pairs=10,
 )
 REDUCED = Scale(
     reduced=True,
@@ -29,5 +36,6 @@ REDUCED = Scale(
     scorer_kills=2,
     poison_good=6_000,
     poison_bad=300,
+    poison_pairs=2,
     time_slack=2.0,
 )

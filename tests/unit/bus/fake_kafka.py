@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
@@ -62,6 +63,8 @@ class FakeProducer:
     pending_offset: int | None = None
     visible: list[bytes | None] = field(default_factory=list)  # committed outputs, in order
     closed: bool = False
+    partitions: dict[str, int] = field(default_factory=dict)  # what list_topics answers
+    produced: list[tuple[str, int]] = field(default_factory=list)  # (topic, partition asked)
 
     def _call(self, name: str, timeout: float | None) -> None:
         self.calls.append((name, timeout))
@@ -75,8 +78,20 @@ class FakeProducer:
     def begin_transaction(self) -> None:
         self._call("begin_transaction", 0)
 
-    def produce(self, topic: str, value: bytes | None, key: bytes | None, **_: Any) -> None:
+    def produce(
+        self, topic: str, value: bytes | None, key: bytes | None, partition: int = -1, **_: Any
+    ) -> None:
         self.open_txn.append(value)
+        self.produced.append((topic, partition))
+
+    def list_topics(self, topic: str | None = None, timeout: float | None = None) -> Any:
+        self._call("list_topics", timeout)
+        found = {
+            name: SimpleNamespace(error=None, partitions=dict.fromkeys(range(n)))
+            for name, n in self.partitions.items()
+            if topic in (None, name)
+        }
+        return SimpleNamespace(topics=found)
 
     def send_offsets_to_transaction(
         self, offsets: list[TopicPartition], group: object, timeout: float | None = None
