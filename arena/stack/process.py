@@ -36,7 +36,7 @@ class ManagedProcess:
         except (FileNotFoundError, ValueError):
             return None
         program = rest[0].strip() if rest else None
-        if _alive(pid) and (program is None or _runs(pid, program)):
+        if process_alive(pid) and (program is None or _runs(pid, program)):
             return pid
         self.pid_path.unlink(missing_ok=True)
         return None
@@ -71,9 +71,9 @@ class ManagedProcess:
             return False
         os.killpg(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and _alive(pid):
+        while time.monotonic() < deadline and process_alive(pid):
             time.sleep(0.1)
-        if _alive(pid):
+        if process_alive(pid):
             log.warning("%s did not stop within %.0f s; killing it", self.name, timeout_s)
             os.killpg(pid, signal.SIGKILL)
         self.pid_path.unlink(missing_ok=True)
@@ -91,7 +91,8 @@ def tail_file(path: Path, lines: int = 30) -> str:
         return f"(no log at {path})"
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` is a running process (not a zombie, not a thread of another one)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

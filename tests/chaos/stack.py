@@ -19,6 +19,7 @@ from arena.stack import runner
 from arena.stack.kafka import KafkaServer
 from arena.stack.minio import MinioServer
 from arena.stack.postgres import PostgresServer
+from arena.stack.process import process_alive
 from arena.stack.runner import Server
 
 CHAOS_ENV = {
@@ -88,7 +89,7 @@ class ChaosStack:
         pid = self.pid(server)
         os.killpg(pid, signal.SIGKILL)
         deadline = time.monotonic() + 30
-        while _alive(pid) and time.monotonic() < deadline:
+        while process_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
 
     def server(self, name: str) -> Server:
@@ -114,12 +115,3 @@ class ChaosStack:
         target = self.server(server)
         target.wait_ready(self.settings.stack.start_timeout_s)
         return time.monotonic()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return stat.exists() and stat.read_text().rsplit(")", 1)[-1].split()[0] != "Z"
