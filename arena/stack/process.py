@@ -27,16 +27,16 @@ class ManagedProcess:
     def pid(self) -> int | None:
         """The pid of the running process, or None (a stale pid file is removed).
 
-        The file holds the pid and the program started; a pid the kernel has since given to
-        another program, or that is now a thread's id in another process, is stale too.
+        The file holds the pid and the kernel's start time of that process; a pid the kernel
+        has since given to another process, or that is now a thread's id in another process,
+        is stale. (An older file holds the program started instead of the start time.)
         """
         try:
             pid_line, *rest = self.pid_path.read_text().splitlines()
             pid = int(pid_line.strip())
         except (FileNotFoundError, ValueError):
             return None
-        program = rest[0].strip() if rest else None
-        if process_alive(pid) and (program is None or _runs(pid, program)):
+        if process_alive(pid) and _same_process(pid, rest[0].strip() if rest else None):
             return pid
         self.pid_path.unlink(missing_ok=True)
         return None
@@ -60,7 +60,8 @@ class ManagedProcess:
                 cwd=cwd,
                 start_new_session=True,
             )
-        self.pid_path.write_text(f"{proc.pid}\n{argv[0]}\n")
+        started = start_ticks(proc.pid)
+        self.pid_path.write_text(f"{proc.pid}\n{'' if started is None else started}\n")
         log.info("started %s (pid %d), log: %s", self.name, proc.pid, self.log_path)
         return proc.pid
 
@@ -111,13 +112,36 @@ def process_alive(pid: int) -> bool:
     ).strip().startswith("Z")
 
 
-def _runs(pid: int, program: str) -> bool:
-    """Whether process ``pid`` runs ``program`` (its first argument when it was started)."""
+def start_ticks(pid: int) -> int | None:
+    """When process ``pid`` started, in clock ticks since boot (None: no such process).
+
+    A pid and its start time name one process for as long as the machine runs: a reused pid
+    or a thread's id has another start time.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # Field 2, the command, is in parentheses and may hold spaces; field 22 is the start time.
+    fields = stat.rsplit(")", 1)[-1].split()
+    try:
+        return int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def _same_process(pid: int, recorded: str | None) -> bool:
+    """Whether running process ``pid`` is the one the pid file recorded."""
+    if not recorded:
+        return True  # a pid file with the pid alone (written by hand, or by an older arena)
+    if recorded.isdigit():
+        return start_ticks(pid) == int(recorded)
+    # An older arena recorded the program it started: compare it with the first argument.
     try:
         argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0].decode()
     except (FileNotFoundError, UnicodeDecodeError):
         return False
-    return argv0 == program
+    return argv0 == recorded
 
 
 def wait_until(
