@@ -29,7 +29,7 @@ import logging
 import os
 import re
 import stat
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -186,22 +186,41 @@ class ImageSource:
             InfrastructureUnavailable: (or another of ``UNAVAILABLE``) the store cannot be
                 reached: no event is at fault, the caller retries the batch.
         """
-        return self._resolve(events, lambda jobs: self._pool.map(lambda job: job(), jobs))
+        return self.start(events)()
+
+    def start(self, events: Sequence[ImageEvent]) -> Callable[[], list[bytes | InvalidEvent]]:
+        """Start fetching the events' bytes on the thread pool and return at once; calling
+        the result waits for them and answers what ``payloads`` answers (and raises what it
+        raises). The caller can meanwhile do other work: a scorer predicts its inline
+        images while their batch's references are read.
+        """
+        out, jobs = self._plan(events)
+        futures = [self._pool.submit(job) for job in jobs]
+
+        def collect() -> list[bytes | InvalidEvent]:
+            for future in futures:
+                for i, result in future.result():
+                    out[i] = result
+            return out
+
+        return collect
 
     def fetch(self, event: ImageEvent) -> bytes:
         """One image's bytes; InvalidEvent when the event is poison (bad reference, missing
         object, ...), InfrastructureUnavailable (or another of ``UNAVAILABLE``) when the store
         is down."""
-        result = self._resolve([event], lambda jobs: (job() for job in jobs))[0]
+        (result,), jobs = self._plan([event])
+        for job in jobs:
+            ((_, result),) = job()
         if isinstance(result, InvalidEvent):
             raise result
         return result
 
-    def _resolve(
-        self,
-        events: Sequence[ImageEvent],
-        run: Callable[[list[Callable[[], _Resolved]]], Iterator[_Resolved]],
-    ) -> list[bytes | InvalidEvent]:
+    def _plan(
+        self, events: Sequence[ImageEvent]
+    ) -> tuple[list[bytes | InvalidEvent], list[Callable[[], _Resolved]]]:
+        """Each event's bytes where they are known now (inline, or a refused reference), and
+        the reads that fetch the rest, each answering for the events it covers."""
         out: list[bytes | InvalidEvent] = [e.payload for e in events]
         jobs: list[Callable[[], _Resolved]] = []
         ranged: dict[tuple[str, str], list[_Wanted]] = {}
@@ -227,11 +246,7 @@ class ImageSource:
         for (bucket, key), wanted_list in ranged.items():
             for span in coalesce(wanted_list, self._limit):
                 jobs.append(partial(self._span_job, bucket, key, span))
-        if jobs:
-            for results in run(jobs):
-                for i, result in results:
-                    out[i] = result
-        return out
+        return out, jobs
 
     def _locate(self, event: ImageEvent, ref: str) -> ObjectRange:
         try:

@@ -10,14 +10,14 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from arena.bus.records import BatchResult, KafkaMessage, OutRecord
-from arena.image_batch import DecodedBatch
+from arena.image_batch import DecodedBatch, PendingReferences
 from scorer.champion import ChampionHolder
 from scorer.service import NonFiniteOutput, predict_batch
 from storage.model_loader import LoadedModel
 
 
 class Decoder(Protocol):
-    def decode(self, records: Sequence[KafkaMessage]) -> DecodedBatch: ...
+    def start(self, records: Sequence[KafkaMessage]) -> tuple[DecodedBatch, PendingReferences]: ...
 
 
 class BatchScorer:
@@ -66,21 +66,29 @@ class BatchScorer:
         return True
 
     def __call__(self, messages: Sequence[KafkaMessage]) -> BatchResult:
+        """Predict the batch's inline images while its references are fetched, then those."""
         self.swap_if_staged()
         serving = self._holder.current
         if serving is None:
             raise RuntimeError("BatchScorer called before a first model was served")
-        batch = self._decoder.decode(messages)
+        inline, pending = self._decoder.start(messages)
+        parts = [inline]
         try:
-            values, latencies = predict_batch(batch, serving, self._top_k, self._scorer_id)
+            values, latencies = predict_batch(inline, serving, self._top_k, self._scorer_id)
+            parts.append(pending.finish())
+            more, more_latencies = predict_batch(parts[1], serving, self._top_k, self._scorer_id)
         except NonFiniteOutput as exc:
+            if len(parts) == 1:
+                parts.append(pending.finish())
             self._on_unhealthy(serving, str(exc))
-            dead = [*batch.dead, *((record, str(exc)) for record in batch.records)]
+            dead = [d for part in parts for d in part.dead]
+            dead += [(record, str(exc)) for part in parts for record in part.records]
             return BatchResult(outputs=[], dead=dead)
-        for latency_ms in latencies:
+        for latency_ms in latencies + more_latencies:
             self._on_latency_ms(latency_ms)
         outputs = [
             OutRecord(self._topic, event.event_id.encode(), value)
-            for event, value in zip(batch.events, values, strict=True)
+            for part, part_values in zip(parts, (values, more), strict=True)
+            for event, value in zip(part.events, part_values, strict=True)
         ]
-        return BatchResult(outputs=outputs, dead=list(batch.dead))
+        return BatchResult(outputs=outputs, dead=[d for part in parts for d in part.dead])

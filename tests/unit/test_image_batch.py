@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from arena.errors import InfrastructureUnavailable
 from arena.events import ContentType, ImageEvent, encode_image_event
@@ -109,3 +112,77 @@ def test_the_images_are_the_good_events_in_order(decoder_of: DecoderFactory) -> 
     assert [e.event_id for e in decoded.events] == ["black", "w"]
     np.testing.assert_array_equal(decoded.images[0], 0.0)
     np.testing.assert_array_equal(decoded.images[1], 1.0)
+
+
+class GatedObjects:
+    """Serves one white 28x28 PNG per key, but only once ``open`` is set: a slow store."""
+
+    def __init__(self) -> None:
+        self.open = threading.Event()
+        self.reads: list[str] = []
+
+    def read_object(self, bucket: str, key: str) -> bytes:
+        if not self.open.wait(10):
+            raise TimeoutError("the test never opened the gate")
+        self.reads.append(key)
+        if key.startswith("missing"):
+            raise LookupError(f"{bucket}/{key}")
+        out = io.BytesIO()
+        Image.fromarray(np.full((28, 28), 255, np.uint8)).save(out, format="PNG")
+        return out.getvalue()
+
+    def read_range(self, bucket: str, key: str, start: int, length: int) -> bytes:
+        return self.read_object(bucket, key)
+
+
+def test_start_decodes_the_inline_images_while_the_references_are_still_read(
+    tmp_path: Path,
+) -> None:
+    objects = GatedObjects()
+    source = ImageSource(objects, tmp_path, threads=2)
+    try:
+        decoder = BatchDecoder(SHAPE, 8, source)
+        batch = records(
+            [
+                ref("r1", "s3://images/a.png"),
+                raw("black"),
+                ref("gone", "s3://images/missing.png"),
+                ImageEvent("bad", 0, "t", ContentType.PNG, b"not a png"),
+                ref("r2", "s3://images/b.png"),
+            ]
+        )
+
+        inline, pending = decoder.start(batch)  # returns although no read can finish yet
+
+        assert objects.reads == []
+        assert [e.event_id for e in inline.events] == ["black"]
+        np.testing.assert_array_equal(inline.images, np.zeros((1, *SHAPE), np.float32))
+        assert [r.key() for r, _ in inline.dead] == [b"bad"]
+
+        objects.open.set()
+        referenced = pending.finish()
+
+        assert [e.event_id for e in referenced.events] == ["r1", "r2"]
+        np.testing.assert_array_equal(referenced.images, np.ones((2, *SHAPE), np.float32))
+        assert [r.key() for r, _ in referenced.dead] == [b"gone"]
+        np.testing.assert_array_equal(inline.images, 0.0)  # its rows were not overwritten
+    finally:
+        objects.open.set()
+        source.close()
+
+
+def test_start_without_references_has_nothing_pending(decoder_of: DecoderFactory) -> None:
+    inline, pending = decoder_of(MinioLikeObjects()).start(records([raw("a"), raw("b")]))
+
+    assert [e.event_id for e in inline.events] == ["a", "b"]
+    rest = pending.finish()
+    assert rest.events == [] and rest.dead == []
+
+
+def test_start_fails_at_finish_when_the_store_is_unreachable(decoder_of: DecoderFactory) -> None:
+    decoder = decoder_of(MinioLikeObjects(down=True))
+    inline, pending = decoder.start(records([raw("good"), ref("r", "s3://bucket/k")]))
+
+    assert [e.event_id for e in inline.events] == ["good"]
+    with pytest.raises(InfrastructureUnavailable, match="unreachable"):
+        pending.finish()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import threading
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from arena.events import ContentType, ImageEvent, decode_prediction, encode_image_event
 from arena.image_batch import BatchDecoder
@@ -155,3 +158,61 @@ def test_non_finite_outputs_dead_letter_the_batch_and_report_the_model(
     assert [record for record, _ in result.dead] == [batch[1], batch[0], batch[2]]
     assert "model version 4 output non-finite probabilities" in result.dead[1][1]
     assert unhealthy and unhealthy[0][0] == 4
+
+
+class StoreOpenedByTheModel:
+    """A store whose reads wait until the model has been called: a scorer that fetched the
+    references before predicting anything would wait for it in vain."""
+
+    def __init__(self) -> None:
+        self.model_called = threading.Event()
+
+    def read_object(self, bucket: str, key: str) -> bytes:
+        if not self.model_called.wait(5):
+            raise TimeoutError("the references were awaited before the inline images were scored")
+        out = io.BytesIO()
+        Image.fromarray(np.zeros((2, 2), np.uint8)).save(out, format="PNG")
+        return out.getvalue()
+
+    def read_range(self, bucket: str, key: str, start: int, length: int) -> bytes:
+        return self.read_object(bucket, key)
+
+
+def reference_message(offset: int) -> FakeMessage:
+    event = ImageEvent(
+        f"ref-{offset}", 1_000, "cam", ContentType.PNG, reference=f"s3://images/{offset}.png"
+    )
+    return FakeMessage("images", 0, offset, value_=encode_image_event(event))
+
+
+def test_inline_images_are_scored_while_the_references_are_fetched() -> None:
+    store = StoreOpenedByTheModel()
+
+    class Signalling(ConstantModel):
+        def predict_proba(self, images: np.ndarray) -> np.ndarray:
+            store.model_called.set()
+            return super().predict_proba(images)
+
+    model = Signalling(0)
+    holder = ChampionHolder()
+    holder.stage(LoadedModel(1, "fixed", "0" * 64, model))  # type: ignore[arg-type]
+    source = ImageSource(store, None, threads=2)
+    try:
+        scorer = BatchScorer(
+            holder,
+            BatchDecoder((2, 2), 8, source),
+            "predictions",
+            top_k=2,
+            scorer_id="s-1",
+            on_swap=lambda m, retired: None,
+            on_latency_ms=lambda ms: None,
+        )
+        batch = [reference_message(0), image_message(1), reference_message(2), image_message(3)]
+
+        result = scorer(batch)
+    finally:
+        source.close()
+
+    assert model.calls == [2, 2], "the inline pair first, then the referenced pair"
+    assert sorted(r.key for r in result.outputs) == [b"ev-1", b"ev-3", b"ref-0", b"ref-2"]
+    assert not result.dead
