@@ -25,6 +25,7 @@ from evaluator.rounds import Evaluator
 from storage.decisions import Decisions
 from storage.drift_log import DriftLog
 from storage.probations import Probations
+from storage.s3_reads import SignedReads
 
 
 def evaluate_stream(
@@ -54,7 +55,8 @@ def evaluate_stream(
     )
     resources.callback(consumer.close)
     consumer.subscribe([kafka.image_topic, kafka.label_topic])
-    stream = open_labeled_stream(settings, store, joiner, resources, cfg.batch_size)
+    reads = resources.enter_context(SignedReads(settings.s3))  # claim-check images
+    stream = open_labeled_stream(settings, reads, joiner, resources, cfg.batch_size)
     server = serve_metrics(cfg.metrics_host, cfg.metrics_port, handle.metrics.registry, "evaluator")
     resources.callback(server.shutdown)
     handle.metrics_port = server.server_address[1]

@@ -45,6 +45,7 @@ from storage.db import make_engine
 from storage.errors import NotServing
 from storage.model_loader import LoadedModel, ModelLoader, Runtime
 from storage.registry import Registry
+from storage.s3_reads import SignedReads
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +215,9 @@ def run_scorer(settings: Settings, stop: StopFlag, handle: ScorerHandle | None =
         assert first is not None
         _announce(handle, first, report)
         consumer.subscribe([settings.kafka.image_topic])
-        source = ImageSource.from_settings(store, settings)
+        # Claim-check images by lean signed GETs (storage.s3_reads), not the minio client.
+        reads = resources.enter_context(SignedReads(settings.s3))
+        source = ImageSource.from_settings(reads, settings)
         resources.callback(source.close)
         scorer = BatchScorer(
             handle.holder,

@@ -40,6 +40,7 @@ from storage.domain import ModelVersion
 from storage.drift_log import DriftLog
 from storage.model_loader import ModelLoader
 from storage.registry import Registry
+from storage.s3_reads import SignedReads
 from trainer.drift_watch import DriftWatch
 from trainer.fine_tune import Trainer
 from trainer.service import committable
@@ -104,7 +105,8 @@ def run_trainer(settings: Settings, stop: StopFlag, handle: TrainerHandle | None
         resources.callback(consumer.close)
         consumer.subscribe([kafka.image_topic, kafka.label_topic])
         dlq = make_producer(kafka)
-        stream = open_labeled_stream(settings, store, trainer.joiner, resources, cfg.batch_size)
+        reads = resources.enter_context(SignedReads(settings.s3))  # claim-check images
+        stream = open_labeled_stream(settings, reads, trainer.joiner, resources, cfg.batch_size)
         watch = (
             DriftWatch(
                 cfg,
