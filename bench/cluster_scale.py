@@ -18,7 +18,7 @@ from arena.stack.kafka import KafkaCluster, local_cluster_settings
 from bench.throughput import scorer_processes
 
 NODES = 3
-PORT = int(os.environ.get("ARENA_BENCH_CLUSTER_PORT", "49092"))
+PORT = int(os.environ.get("ARENA_BENCH_CLUSTER_PORT", "24092"))
 STATE = Path(os.environ.get("ARENA_BENCH_CLUSTER_STATE", "/var/tmp/arena-bench-cluster"))
 
 

@@ -20,7 +20,7 @@ from arena.config import Settings
 from arena.stack.kafka import KafkaCluster, KafkaServer, local_cluster_settings
 
 NODES = 3
-CLUSTER_PORT = int(os.environ.get("ARENA_CHAOS_CLUSTER_PORT", "39092"))
+CLUSTER_PORT = int(os.environ.get("ARENA_CHAOS_CLUSTER_PORT", "26092"))
 CLUSTER_STATE = Path(os.environ.get("ARENA_CHAOS_CLUSTER_STATE", "/var/tmp/arena-chaos-cluster"))
 
 

@@ -28,7 +28,7 @@ from arena.config import KafkaSettings, StackSettings
 from arena.stack.kafka import KafkaServer
 from tests.integration.bus.conftest import produce_raw, read_topic, unique
 
-PORT = 39192
+PORT = 23192  # below the ephemeral ports (32768-60999): no client socket holds it
 STATE = Path("/var/tmp/arena-bus-bounce")
 
 

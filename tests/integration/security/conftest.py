@@ -17,14 +17,16 @@ from arena.config import Settings
 from arena.stack import runner
 from arena.stack.credentials import StackCredentials, load_or_create
 
+# Ports below the kernel's ephemeral range (32768-60999), as every stack's: a client socket
+# could otherwise hold one when a server starts (seen: a bench cluster node failed to bind).
 SECURE_STACK = {
-    "kafka": {"bootstrap": os.environ.get("ARENA_SECURE_KAFKA_BOOTSTRAP", "127.0.0.1:59092")},
-    "db": {"port": int(os.environ.get("ARENA_SECURE_DB_PORT", "55432"))},
-    "s3": {"endpoint": os.environ.get("ARENA_SECURE_S3_ENDPOINT", "127.0.0.1:59000")},
+    "kafka": {"bootstrap": os.environ.get("ARENA_SECURE_KAFKA_BOOTSTRAP", "127.0.0.1:22092")},
+    "db": {"port": int(os.environ.get("ARENA_SECURE_DB_PORT", "22432"))},
+    "s3": {"endpoint": os.environ.get("ARENA_SECURE_S3_ENDPOINT", "127.0.0.1:22000")},
     "stack": {
         "secure": True,
-        "kafka_controller_port": int(os.environ.get("ARENA_SECURE_CONTROLLER_PORT", "59093")),
-        "minio_console_port": int(os.environ.get("ARENA_SECURE_MINIO_CONSOLE_PORT", "59001")),
+        "kafka_controller_port": int(os.environ.get("ARENA_SECURE_CONTROLLER_PORT", "22093")),
+        "minio_console_port": int(os.environ.get("ARENA_SECURE_MINIO_CONSOLE_PORT", "22001")),
         "state_dir": Path(os.environ.get("ARENA_SECURE_STATE_DIR", "/var/tmp/arena-secure")),
     },
 }
