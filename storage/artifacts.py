@@ -23,24 +23,10 @@ from arena.errors import ArtifactIntegrityError, InfrastructureUnavailable
 from arena.image_source import ranged_reference
 from storage.domain import ArtifactRef
 from storage.errors import ArtifactNotFound
+from storage.s3_reads import MISSING as _MISSING
+from storage.s3_reads import STORE_FAULTS as _STORE_FAULTS
 
 _SHA256_META = "x-amz-meta-sha256"
-_MISSING = frozenset({"NoSuchKey", "NoSuchBucket"})
-# S3 error codes that blame the store or this service's own credentials, not the request:
-# every request would fail alike, so they are retried rather than poisoning the event.
-_STORE_FAULTS = frozenset(
-    {
-        "InternalError",
-        "ServiceUnavailable",
-        "SlowDown",
-        "RequestTimeout",
-        "XMinioServerNotInitialized",
-        "InvalidAccessKeyId",
-        "SignatureDoesNotMatch",
-        "ExpiredToken",
-        "RequestTimeTooSkewed",
-    }
-)
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:

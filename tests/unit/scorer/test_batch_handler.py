@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
@@ -60,6 +60,24 @@ def holder() -> ChampionHolder:
     h = ChampionHolder()
     h.stage(loaded(1, label=0))
     return h
+
+
+def quiet_scorer(
+    holder: ChampionHolder,
+    source: ImageSource,
+    on_unhealthy: Callable[[LoadedModel, str], None] = lambda model, reason: None,
+) -> BatchScorer:
+    """A scorer over ``source`` that reports swaps and latencies to no one."""
+    return BatchScorer(
+        holder,
+        BatchDecoder((2, 2), 8, source),
+        "predictions",
+        top_k=2,
+        scorer_id="s-1",
+        on_swap=lambda model, retired: None,
+        on_latency_ms=lambda ms: None,
+        on_unhealthy=on_unhealthy,
+    )
 
 
 def make_scorer(holder: ChampionHolder, source: ImageSource) -> tuple[BatchScorer, list, list]:
@@ -142,15 +160,8 @@ def test_non_finite_outputs_dead_letter_the_batch_and_report_the_model(
     holder = ChampionHolder()
     holder.stage(LoadedModel(4, "fixed", "0" * 64, Bad(0)))  # type: ignore[arg-type]
     unhealthy: list[tuple[int, str]] = []
-    scorer = BatchScorer(
-        holder,
-        BatchDecoder((2, 2), 8, source),
-        "predictions",
-        top_k=2,
-        scorer_id="s-1",
-        on_swap=lambda model, retired: None,
-        on_latency_ms=lambda ms: None,
-        on_unhealthy=lambda model, reason: unhealthy.append((model.version, reason)),
+    scorer = quiet_scorer(
+        holder, source, on_unhealthy=lambda model, reason: unhealthy.append((model.version, reason))
     )
     batch = [image_message(0), image_message(1, good=False), image_message(2)]
     result = scorer(batch)
@@ -198,15 +209,7 @@ def test_inline_images_are_scored_while_the_references_are_fetched() -> None:
     holder.stage(LoadedModel(1, "fixed", "0" * 64, model))  # type: ignore[arg-type]
     source = ImageSource(store, None, threads=2)
     try:
-        scorer = BatchScorer(
-            holder,
-            BatchDecoder((2, 2), 8, source),
-            "predictions",
-            top_k=2,
-            scorer_id="s-1",
-            on_swap=lambda m, retired: None,
-            on_latency_ms=lambda ms: None,
-        )
+        scorer = quiet_scorer(holder, source)
         batch = [reference_message(0), image_message(1), reference_message(2), image_message(3)]
 
         result = scorer(batch)
