@@ -8,6 +8,9 @@ trainer does it (twice the learning rate, a replay sample of clean digits of 30 
 within the pass budget), on ``n`` drifted digits drawn three times, then scored on 2,000
 drifted test digits no fit saw. Two recipes: the earlier one (no shifted copies, 2,500
 example-passes) and the current defaults. Prints one line per drift, size and recipe.
+
+With ``--ceiling N`` it instead trains the network from scratch on ``N`` digits of each drift
+(and of clean ones): how far a drift lowers what any fine-tune could reach.
 """
 
 from __future__ import annotations
