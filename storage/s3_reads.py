@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from arena.config import ObjectStoreSettings
-from arena.errors import InfrastructureUnavailable
+from arena.errors import ConfigError, InfrastructureUnavailable
 from storage.errors import ArtifactNotFound
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
@@ -136,8 +136,11 @@ class SignedReads:
         self._s3 = s3
         self._host = s3.endpoint
         address, _, port = s3.endpoint.rpartition(":")
-        if not address or not port.isdigit():
-            raise ValueError(f"ARENA_S3_ENDPOINT must be host:port, got {s3.endpoint!r}")
+        if not address or not port.isdigit() or "/" in s3.endpoint:
+            raise ConfigError(
+                f"ARENA_S3_ENDPOINT must be host:port (no scheme: ARENA_S3_SECURE chooses TLS), "
+                f"got {s3.endpoint!r}"
+            )
         self._address = (address.strip("[]"), int(port))
         self._region = region
         self._connect_timeout_s = connect_timeout_s

@@ -11,6 +11,7 @@ from minio.credentials import Credentials
 from minio.signer import sign_v4_s3
 
 from arena.config import ObjectStoreSettings
+from arena.errors import ConfigError
 from storage.s3_reads import EMPTY_SHA256, SignedReads, authorization, error_of, signing_key
 
 
@@ -63,6 +64,7 @@ def test_a_bucket_name_s3_does_not_allow_is_refused_before_any_request(bucket: s
         reads.read_object(bucket, "k")
 
 
-def test_an_endpoint_without_a_port_names_the_setting() -> None:
-    with pytest.raises(ValueError, match="ARENA_S3_ENDPOINT must be host:port"):
-        SignedReads(ObjectStoreSettings(endpoint="minio.internal"))
+@pytest.mark.parametrize("endpoint", ["minio.internal", "http://minio.internal:9000", ":9000"])
+def test_an_endpoint_that_is_not_host_and_port_names_the_setting(endpoint: str) -> None:
+    with pytest.raises(ConfigError, match="ARENA_S3_ENDPOINT must be host:port"):
+        SignedReads(ObjectStoreSettings(endpoint=endpoint))
