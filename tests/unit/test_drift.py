@@ -90,3 +90,22 @@ def test_input_statistics_brightness_contrast_edges() -> None:
     stats = input_statistics(np.stack([flat[0], checker.astype(np.float32)]))
     assert stats[0].tolist() == pytest.approx([0.5, 0.0, 0.0])
     assert stats[1].tolist() == pytest.approx([0.5, 0.5, 2.0])
+
+
+def test_late_labels_do_not_pull_the_boundary_before_the_drift() -> None:
+    """Labels arrive 0-600 photos late, each by its own lag: in arrival order, labels of
+    pre-drift photos keep coming after the change. The boundary is still where the photos
+    changed, per partition (photo 2,000 is offset 500 of each of the 4 partitions)."""
+    rng = np.random.default_rng(1)
+    photos = 4_000
+    wrong = np.where(np.arange(photos) < 2_000, rng.random(photos) < 0.06, rng.random(photos) < 0.8)
+    arrival = np.argsort(np.arange(photos) + rng.integers(0, 600, photos), kind="stable")
+    at = positions(0, photos)
+
+    hits = DriftMonitor().observe_labeled(
+        [bool(wrong[i]) for i in arrival], [at[i] for i in arrival]
+    )
+
+    assert hits and hits[0].statistic == "champion_error"
+    for partition in range(4):
+        assert 475 <= hits[0].boundary[(T, partition)] <= 525, hits[0].boundary  # was 363
