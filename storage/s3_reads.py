@@ -297,9 +297,8 @@ class SignedReads:
             body, rest = self._read_chunked(sock, rest)
         elif "content-length" in headers:
             size = int(headers["content-length"])
-            wanted = size if limit is None or status >= 300 else min(size, limit)
-            if status >= 300:
-                wanted = min(size, _MAX_ERROR_BODY)
+            cap = _MAX_ERROR_BODY if status >= 300 else limit
+            wanted = size if cap is None else min(size, cap)
             while len(rest) < wanted:
                 chunk = sock.recv(max(65536, wanted - len(rest)))
                 if not chunk:
