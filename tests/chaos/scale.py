@@ -27,7 +27,7 @@ FULL = Scale(
     scorer_kills=5,
     poison_good=20_000,
     poison_bad=1000,
-    poison_pairs=10,
+    poison_pairs=14,
 )
 REDUCED = Scale(
     reduced=True,
