@@ -149,9 +149,10 @@ def test_poison_events(
         # after one warm-up backlog its compiler threads still burned 0.1-0.45 s of CPU in a
         # third of the timed phases (up to 22 us per good event, against the broker's 10 of
         # work), more in the poisoned ones, and the pooled drop of the same code varied
-        # 2.6-10.2 % between runs. After three, they burned next to nothing in any phase and
-        # two runs dropped 4.7 % alike (2026-12-02 20:30 UTC). The CPU of each phase and the
-        # broker's compilers are in the report, so such noise shows.
+        # 2.6-10.2 % between runs. After three, they burned 0-2 us per good event in most
+        # phases (at most 11, in 1 of 28), two runs of this scenario alone dropped 4.7 %
+        # alike and a full fresh-clone `make chaos` 7.5 % (2026-12-02 20:00-20:20 UTC). The
+        # CPU of each phase and the broker's compilers are in the report, so such noise shows.
         servers = {name: chaos_stack.pid(name) for name in ("kafka", "minio")}
         warm: list[Phase] = []
         for i, poisoned in enumerate((True, False, True)):
