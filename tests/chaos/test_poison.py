@@ -106,15 +106,16 @@ def _jit_cpu_s(pid: int) -> float:
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
             if "CompilerThre" in (task / "comm").read_text():
-                total += _cpu_s(int(task.name), f"/proc/{pid}/task/{task.name}/stat")
+                total += _cpu_s(pid, thread=int(task.name))
         except (OSError, ValueError):
             continue  # a thread that ended meanwhile
     return total
 
 
-def _cpu_s(pid: int, stat: str | None = None) -> float:
-    """CPU seconds (user + system) the process (or the thread of ``stat``) has used so far."""
-    fields = Path(stat or f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def _cpu_s(pid: int, thread: int | None = None) -> float:
+    """CPU seconds (user + system) the process (or its ``thread``) has used so far."""
+    stat = Path(f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat")
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -157,16 +158,19 @@ def test_poison_events(
         # 12 backlogs (21:10 UTC), so the warm-up stays three. The CPU of each phase and the
         # broker's compilers are in the report, so such noise shows.
         servers = {name: chaos_stack.pid(name) for name in ("kafka", "minio")}
-        warm: list[Phase] = []
-        for i, poisoned in enumerate((True, False, True)):
-            images = MnistImages(f"{run.dep.run_id}-warm{i}")
+
+        def phase(name: str, poisoned: bool) -> Phase:
+            """One backlog drained: clean, or with the poison mixed in (checked in the DLQ)."""
+            images = MnistImages(f"{run.dep.run_id}-{name}")
             if not poisoned:
-                warm.append(_backlog_phase(run, scorers, images, scale.poison_good, servers))
-                continue
-            mixed_plan = _mixed_plan(images, scale.poison_good, scale.poison_bad, ctx)
+                return _backlog_phase(run, scorers, images, scale.poison_good, servers)
+            plan = _mixed_plan(images, scale.poison_good, scale.poison_bad, ctx)
             total = scale.poison_good + scale.poison_bad
-            warm.append(_backlog_phase(run, scorers, mixed_plan, total, servers))
-            _check_dead_letters(run, warm[-1].load)
+            drained = _backlog_phase(run, scorers, plan, total, servers)
+            _check_dead_letters(run, drained.load)
+            return drained
+
+        warm = [phase(f"warm{i}", poisoned) for i, poisoned in enumerate((True, False, True))]
         # Pairs of clean and poisoned backlogs, in ABBA order (clean first, then poisoned
         # first) so that a drift of the machine's speed during the run weighs on both alike.
         # One ~2 s phase varies by +-15 % on shared cores, so the drop compares the rates
@@ -180,21 +184,8 @@ def test_poison_events(
         for rep in range(scale.poison_pairs):
             order = ("clean", "mixed") if rep % 2 == 0 else ("mixed", "clean")
             for kind in order:
-                if kind == "clean":
-                    plan: Plan = MnistImages(f"{run.dep.run_id}-clean{rep}")
-                    clean.append(_backlog_phase(run, scorers, plan, scale.poison_good, servers))
-                    continue
-                plan = _mixed_plan(
-                    MnistImages(f"{run.dep.run_id}-mixed{rep}"),
-                    scale.poison_good,
-                    scale.poison_bad,
-                    ctx,
-                )
-                phase = _backlog_phase(
-                    run, scorers, plan, scale.poison_good + scale.poison_bad, servers
-                )
-                _check_dead_letters(run, phase.load)
-                mixed.append(phase)
+                poisoned = kind == "mixed"
+                (mixed if poisoned else clean).append(phase(f"{kind}{rep}", poisoned))
         loads = [p.load for p in [*warm, *clean, *mixed]]
         run.load = loads[0]  # tally counts every phase
         for other in loads[1:]:
