@@ -29,7 +29,7 @@ from evaluator.classification import classification_metrics
 from evaluator.handle import ACTOR, EvaluatorHandle
 from evaluator.policy import Decision, PromotionPolicy
 from evaluator.probation_watch import Probation, ProbationWatch
-from evaluator.service import EvaluationWindow, decide_action
+from evaluator.service import EvaluationWindow, HoldoutPool, decide_action
 from evaluator.shadow import ShadowSample, shadow_metrics
 from evaluator.trial import Trial
 from storage.artifacts import ArtifactStore
@@ -76,6 +76,7 @@ class Evaluator:
         self.registry = control.registry
         self.models = ModelLoader(control.registry, store, ArtifactSigner(settings.signing.key))
         self.window = EvaluationWindow(cfg.window_size)
+        self.pool = HoldoutPool(cfg.holdout_pool, self.holdout)
         self.policy = PromotionPolicy(
             cfg.min_samples,
             cfg.min_margin,
@@ -109,6 +110,7 @@ class Evaluator:
         if example is None:
             return
         self.window.add(example)
+        self.pool.add(example)
         self.watch.add(example)
 
     def observe_unlabeled(self, images: NDArray[np.float32]) -> None:
@@ -133,7 +135,14 @@ class Evaluator:
         if challenger is not None:
             self._score_shadow(champion, challenger, now)
         if challenger is not None and (self.probation is None or self.cfg.judge_during_probation):
-            self._judge(champion, challenger, now, newer_waits=newest > challenger.id)
+            assert newest is not None
+            self._judge(
+                champion,
+                challenger,
+                now,
+                newer_waits=newest.id > challenger.id,
+                behind=behind_the_champion(challenger, newest, champion),
+            )
         self._window_start = now
         metrics.probation_open.set(0 if self.probation is None else 1)
         metrics.probation_labels.set(self.watch.labels)
@@ -177,9 +186,9 @@ class Evaluator:
             self.handle.decisions.append(f"{reason}: serving version {change.version.id}")
         self._pinned = pin.version_id if pin is not None else None
 
-    def _candidate(self) -> tuple[ModelVersion | None, int]:
+    def _candidate(self) -> tuple[ModelVersion | None, ModelVersion | None]:
         """The challenger to judge: the one on trial, else the newest (older ones are
-        rejected as superseded); and the newest candidate's id (0: none)."""
+        rejected as superseded); and the newest candidate."""
         candidates = [
             v
             for v in sorted(
@@ -189,7 +198,7 @@ class Evaluator:
         ]
         if not candidates:
             self.trial = None
-            return None, 0
+            return None, None
         on_trial = None
         if self.trial is not None:
             on_trial = next((v for v in candidates if v.id == self.trial.challenger_id), None)
@@ -200,7 +209,7 @@ class Evaluator:
         for old in candidates:
             if old.id < keep.id:
                 self.registry.reject(old.id, f"superseded by version {newest.id}")
-        return keep, newest.id
+        return keep, newest
 
     def _stale_after_drift(self, version: ModelVersion) -> bool:
         """Reject a challenger the trainer fit on pre-drift examples only, before the drift
@@ -249,13 +258,21 @@ class Evaluator:
         now: datetime,
         *,
         newer_waits: bool,
+        behind: bool = False,
     ) -> None:
+        """One look at the trial of ``challenger``. It ends undecided when a newer
+        candidate waits and it has ``supersede_after`` events, or at once when it is
+        ``behind``: fine-tuned from an earlier champion while the newer candidate starts
+        from the current one (during a recovery such a trial only held up the next
+        challenger). Ending a trial without a promotion never raises the false-promotion
+        rate."""
         trial = self.trial
         pair = (champion.id, challenger.id)
         if trial is None or (trial.champion_id, trial.challenger_id) != pair:
             trial = self.trial = Trial(champion.id, challenger.id, N_CLASSES)
         selection = self.window.eligible_for(challenger, self.holdout, also_trained=[champion])
-        fresh = [e for e in trial.unseen(selection.examples) if self._after_drift(e)]
+        eligible = self.pool.with_recent(selection.examples)
+        fresh = [e for e in trial.unseen(eligible) if self._after_drift(e)]
         if fresh:
             images = np.stack([e.image for e in fresh], dtype=np.float32)
             trial.add(
@@ -263,8 +280,8 @@ class Evaluator:
                 self.models.model(champion).predict_proba(images),
                 self.models.model(challenger).predict_proba(images),
             )
-        superseded = newer_waits and len(trial) >= max(
-            self.cfg.min_samples, self.cfg.supersede_after
+        superseded = behind or (
+            newer_waits and len(trial) >= max(self.cfg.min_samples, self.cfg.supersede_after)
         )
         decision = self.policy.judge(
             trial.labels(),
@@ -280,9 +297,13 @@ class Evaluator:
             return  # keep collecting: the next round adds the events that arrive meanwhile
         self.trial = None
         if superseded and not decision.promote:
-            decision = dataclasses.replace(
-                decision, reason=f"superseded, undecided: {decision.reason}"
+            why = (
+                f"fine-tuned from v{challenger.parent_id}, a newer candidate from the "
+                f"champion v{champion.id} waits"
+                if behind
+                else "superseded"
             )
+            decision = dataclasses.replace(decision, reason=f"{why}, undecided: {decision.reason}")
         n = len(trial)
         self._write(challenger.id, decision.challenger_metrics, n, now, "challenger")
         action = decide_action(decision, self.registry.active_pin(), now)
@@ -384,6 +405,18 @@ class Evaluator:
                 if name != "sample_count"
             ]
         )
+
+
+def behind_the_champion(
+    challenger: ModelVersion, newest: ModelVersion, champion: ModelVersion
+) -> bool:
+    """Whether ``challenger`` was fine-tuned from an earlier champion while ``newest``, a
+    newer candidate, was fine-tuned from the current one."""
+    return (
+        newest.id > challenger.id
+        and challenger.parent_id != champion.id
+        and newest.parent_id == champion.id
+    )
 
 
 def _finite(metrics: dict[str, float]) -> dict[str, float]:

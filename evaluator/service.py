@@ -93,6 +93,34 @@ class EvaluationWindow:
         return Selection(tuple(kept), len(self._examples) - len(kept))
 
 
+class HoldoutPool:
+    """The newest holdout events, up to ``capacity``, for challengers' trials.
+
+    No trainer ever trains on a holdout event (``is_holdout``), so every challenger may be
+    judged on all of them, however long ago they arrived; the window keeps only the most
+    recent labeled events. A trial that starts with the holdout events gathered so far
+    decides sooner, and each event still counts once per trial.
+    """
+
+    def __init__(self, capacity: int, holdout_percent: int) -> None:
+        self._examples: deque[LabeledExample] = deque(maxlen=capacity) if capacity else deque()
+        self._capacity = capacity
+        self._percent = holdout_percent
+
+    def add(self, example: LabeledExample) -> None:
+        if self._capacity and is_holdout(example.event_id, self._percent):
+            self._examples.append(example)
+
+    def __len__(self) -> int:
+        return len(self._examples)
+
+    def with_recent(self, recent: Iterable[LabeledExample]) -> list[LabeledExample]:
+        """The pool's events, oldest first, then those of ``recent`` not in it."""
+        pooled = list(self._examples)
+        ids = {e.event_id for e in pooled}
+        return pooled + [e for e in recent if e.event_id not in ids]
+
+
 @dataclass(frozen=True, slots=True)
 class Action:
     """What the evaluator does after a decision, and the reason it records."""

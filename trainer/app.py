@@ -3,7 +3,8 @@
 Wiring only; the steps are in ``fine_tune`` (the challenger), ``service`` (when, and the
 holdout), ``replay`` (the buffer), ``drift_watch`` (the drift detectors) and ``worker``
 (fine-tunes run on a thread of their own, so reading and drift detection go on meanwhile;
-a detected drift cancels a fine-tune on pre-drift data). Fine-tunes run every K new labels
+a detected drift cancels a fine-tune on pre-drift data, a new champion one from the one it
+replaced). Fine-tunes run every K new labels
 or when the APScheduler interval job fires (both configurable), when a scheduled
 ``retrain`` job (``arena schedule add``, see ``arena.schedules``) fires, and at the faster
 recovery cadence after a drift. ``/metrics`` serves the fine-tunes and the join buffer
@@ -41,6 +42,7 @@ from storage.drift_log import DriftLog
 from storage.model_loader import ModelLoader
 from storage.registry import Registry
 from storage.s3_reads import SignedReads
+from trainer.champion_cache import ChampionCache
 from trainer.drift_watch import DriftWatch
 from trainer.fine_tune import Trainer
 from trainer.service import committable
@@ -107,10 +109,11 @@ def run_trainer(settings: Settings, stop: StopFlag, handle: TrainerHandle | None
         dlq = make_producer(kafka)
         reads = resources.enter_context(SignedReads(settings.s3))  # claim-check images
         stream = open_labeled_stream(settings, reads, trainer.joiner, resources, cfg.batch_size)
+        champions = ChampionCache(trainer.registry.champion)
         watch = (
             DriftWatch(
                 cfg,
-                trainer.registry.champion,
+                champions,
                 # its own loader: the fine-tune thread uses the trainer's
                 ModelLoader(trainer.registry, store, trainer.signer),
                 DriftLog(engine),
@@ -163,6 +166,19 @@ def run_trainer(settings: Settings, stop: StopFlag, handle: TrainerHandle | None
             if worker.busy and trainer.intake.needs_training and not paused:
                 pause_intake()
 
+        def restart_on_new_champion() -> None:
+            # A challenger fine-tuned from a champion since replaced starts behind the one it
+            # would be judged against: fit again from the new champion, on the same examples
+            # and the ones read since.
+            base = trainer.fine_tuning_from
+            if base is None or not worker.busy:
+                return
+            champion = champions.current()
+            if champion is not None and champion.id != base:
+                worker.cancel(f"the champion changed (v{base} -> v{champion.id}) during the fit")
+                trainer.intake.redo()
+                metrics.fine_tunes_restarted.inc()
+
         paused = False
 
         def pause_intake() -> None:
@@ -189,6 +205,7 @@ def run_trainer(settings: Settings, stop: StopFlag, handle: TrainerHandle | None
         training_post_drift = False
 
         def fine_tune_if_due() -> None:
+            restart_on_new_champion()
             outcome = worker.collect()
             if outcome is not None:
                 finished(outcome)

@@ -10,9 +10,7 @@ champion cannot be loaded, only the input statistics are watched, and that is lo
 from __future__ import annotations
 
 import logging
-import time
 from collections import deque
-from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -25,10 +23,10 @@ from arena.outages import outage_cause
 from storage.domain import DriftRecord, ModelVersion
 from storage.drift_log import DriftLog
 from storage.model_loader import ModelLoader
+from trainer.champion_cache import ChampionCache
 
 log = logging.getLogger(__name__)
 
-CHAMPION_REFRESH_S = 2.0
 UNWRITTEN_CAPACITY = 1000
 
 
@@ -37,28 +35,24 @@ class DriftWatch:
 
     Args:
         cfg: the trainer's settings (``drift_*``).
-        champion: returns the current champion (a registry read).
+        champion: the current champion (a cached registry read).
         models: loads a version's model (verified and cached).
         drift_log: where alarms are recorded.
-        clock: for the champion cache.
     """
 
     def __init__(
         self,
         cfg: TrainerSettings,
-        champion: Callable[[], ModelVersion | None],
+        champion: ChampionCache,
         models: ModelLoader,
         drift_log: DriftLog,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._per_batch = cfg.drift_sample_per_batch
         self.monitor = DriftMonitor(cfg.drift_delta, cfg.drift_unlabeled_delta)
-        self._champion_of = champion
+        self._champions = champion
         self._models = models
         self._log = drift_log
-        self._clock = clock
         self._champion: ModelVersion | None = None
-        self._checked_at = -CHAMPION_REFRESH_S
         self._unwritten: deque[DriftRecord] = deque(maxlen=UNWRITTEN_CAPACITY)
         self._load_warned: int | None = None
 
@@ -117,18 +111,8 @@ class DriftWatch:
             self._unwritten.popleft()
 
     def _current_champion(self) -> ModelVersion | None:
-        now = self._clock()
-        if now - self._checked_at < CHAMPION_REFRESH_S:
-            return self._champion
-        try:
-            champion = self._champion_of()
-        except Exception as exc:
-            cause = outage_cause(exc)
-            if cause is None:
-                raise
-            log.warning("drift watch keeps champion v%s: %s", _id(self._champion), cause)
-            return self._champion
-        self._checked_at = now
+        """The champion; the detectors of its error and confidence restart when it changes."""
+        champion = self._champions.current()
         if champion is not None and (self._champion is None or champion.id != self._champion.id):
             if self._champion is not None:
                 self.monitor.champion_changed()
@@ -157,10 +141,6 @@ def _spread(n: int, at_most: int) -> NDArray[np.int64]:
     if n <= at_most:
         return np.arange(n, dtype=np.int64)
     return np.unique(np.linspace(0, n - 1, at_most).astype(np.int64))
-
-
-def _id(version: ModelVersion | None) -> str:
-    return "none" if version is None else str(version.id)
 
 
 def _record(d: Detection, champion: ModelVersion | None) -> DriftRecord:

@@ -78,6 +78,9 @@ class Trainer:
         self._own_line: ModelFlavor | None = None  # last challenger, when flavors differ
         self._unfinished: TrainingSet | None = None  # taken, but its fine-tune failed
         self._augment_rng = np.random.default_rng(cfg.seed)
+        # The champion the fine-tune in progress started from (None: none running, or it
+        # continues its own line); set on the fine-tune thread, read by the loop's.
+        self.fine_tuning_from: int | None = None
 
     def add(self, example: LabeledExample | None) -> None:
         if example is not None:
@@ -121,8 +124,22 @@ class Trainer:
             return None
         if champion.flavor == cfg.flavor:
             base = self.models.model(champion)
+            self.fine_tuning_from = champion.id
         else:  # a different flavor cannot inherit weights: continue its own line
             base = self._own_line or new_model(cfg.flavor, seed=cfg.seed)
+        try:
+            return self._fit_and_publish(ts, champion, base, should_stop)
+        finally:
+            self.fine_tuning_from = None
+
+    def _fit_and_publish(
+        self,
+        ts: TrainingSet,
+        champion: ModelVersion,
+        base: ModelFlavor,
+        should_stop: Callable[[], bool],
+    ) -> ModelVersion | None:
+        cfg = self.settings.trainer
         challenger = base.clone()
         lr = cfg.learning_rate or challenger.default_learning_rate
         if ts.post_drift:

@@ -89,6 +89,7 @@ class TrainingIntake:
         self._recovery = recovery or RecoveryCadence()
         self._drift_labels = 0  # labels offered since the current drift began
         self._drift_fine_tunes = 0  # fine-tunes cut since then
+        self._redo = False  # the last set cut was not trained on: cut the next one at once
         self.held_out = 0
         self.drifts = 0  # drift episodes begun
 
@@ -133,23 +134,33 @@ class TrainingIntake:
         self._trigger.reset()
         return training_set
 
+    def redo(self) -> None:
+        """The fine-tune of the set cut last was cancelled before it registered anything (its
+        base champion was replaced): the next set is due at once, whatever the cadence says.
+        Its examples are still in the buffer, so the next set has them."""
+        self._redo = True
+
     def take_if_due(self) -> TrainingSet | None:
         """The training set for a fine-tune when one is due; resets the trigger and period.
 
         While recovering from a drift, "due" is the recovery cadence: the first fine-tune as
         soon as ``min_labels`` post-drift examples are in, then one every ``every_labels``.
-        Otherwise it is also due, whatever the trigger says, when ``needs_training``.
+        Otherwise it is also due, whatever the trigger says, when ``needs_training``. After
+        ``redo`` it is due at once (while recovering: once ``min_labels`` are in).
         """
         if self._buffer.recovering:
             post = self._buffer.post_drift
             first = self._drift_fine_tunes == 0
             if post < self._recovery.min_labels or (
-                not first and self._trigger.new_labels < self._recovery.every_labels
+                not first
+                and not self._redo
+                and self._trigger.new_labels < self._recovery.every_labels
             ):
                 return None
             self._drift_fine_tunes += 1
-        elif not self._trigger.due() and not self.needs_training:
+        elif not self._redo and not self._trigger.due() and not self.needs_training:
             return None
+        self._redo = False
         training_set = self._buffer.training_set()
         self._buffer.mark_trained()
         self._trigger.reset()

@@ -52,6 +52,11 @@ class TrainerMetrics:
     def __post_init__(self) -> None:
         r = self.registry
         self.fine_tunes = Counter("arena_trainer_fine_tunes", "Challengers registered", registry=r)
+        self.fine_tunes_restarted = Counter(
+            "arena_trainer_fine_tunes_restarted",
+            "Fine-tunes cancelled because the champion they started from was replaced",
+            registry=r,
+        )
         self.onnx_registered = Counter(
             "arena_trainer_onnx_forms",
             "Challengers registered with an ONNX form (parity checked)",
