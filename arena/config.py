@@ -308,6 +308,8 @@ class EvaluatorSettings(BaseSettings):
     min_samples: int = Field(default=100, ge=1)  # before the sequential test may stop
     max_samples: int = Field(default=2_000, ge=1)  # a trial undecided by then is rejected
     supersede_after: int = Field(default=400, ge=1)  # a newer challenger waits this long
+    # ... or twice as long for a trial close to a promotion (always-valid p below this)
+    promising_p: float = Field(default=0.05, ge=0.0, lt=1.0)
     holdout_pool: int = Field(default=1_000, ge=0)  # holdout events kept for trials
     shadow_sample: int = Field(default=256, ge=1)  # unlabeled events shadow-scored per round
     min_margin: float = Field(default=0.01, ge=0.0)

@@ -9,6 +9,7 @@ import numpy as np
 from arena.bus.producer import make_producer
 from arena.config import with_overrides
 from arena.datasets import load_mnist
+from arena.holdout import is_holdout
 from arena.images import to_unit_float
 from arena.join import EventPosition, LabeledExample
 from evaluator.handle import EvaluatorHandle
@@ -220,3 +221,56 @@ def test_probation_counts_only_events_after_the_promotion_and_each_once_across_a
     assert len(again.probation.monitor) == 65, "events counted twice after the restart"
     saved = Probations(make_engine(loop.settings.db)).current()
     assert saved is not None and saved.next_offsets[f"{topic}:0"] == 95
+
+
+def test_a_trial_of_a_challenger_from_an_earlier_champion_ends_when_one_from_the_current_waits(
+    loop: Loop, models: Models
+) -> None:
+    old = loop.register(models.bad)
+    loop.control.promote(old.id, reason="initial", actor="test")
+    stale = loop.register(models.good, parent=old.id)
+    evaluator, handle = make_evaluator(loop, min_samples=100, supersede_after=400)
+    for example in labeled(60):  # too few to decide: the trial of ``stale`` waits
+        evaluator.add(example)
+    evaluator.evaluate()
+    assert evaluator.trial is not None and evaluator.trial.challenger_id == stale.id
+    # Meanwhile an operator promotes another version, and the trainer registers a challenger
+    # fine-tuned from it.
+    current = loop.register(models.good.clone(), parent=old.id)
+    loop.control.promote(current.id, reason="operator", actor="ops")
+    fresh = loop.register(models.good.clone(), parent=current.id)
+    for example in labeled(60, offset=60):
+        evaluator.add(example)
+
+    evaluator.evaluate()  # 120 events: the supersede_after rule alone would keep it
+
+    assert loop.registry.get_version(stale.id).status == VersionStatus.REJECTED
+    assert (
+        f"fine-tuned from v{old.id}, a newer candidate from the champion v{current.id}"
+        in (handle.decisions[-1])
+    )
+    assert loop.registry.get_version(fresh.id).status == VersionStatus.CANDIDATE
+    evaluator.evaluate()
+    assert evaluator.trial is not None and evaluator.trial.challenger_id == fresh.id
+
+
+def test_a_trial_starts_with_the_holdout_events_that_left_the_window(
+    loop: Loop, models: Models
+) -> None:
+    weak = loop.register(models.bad)
+    loop.control.promote(weak.id, reason="initial", actor="test")
+    evaluator, _ = make_evaluator(loop, window_size=100, holdout_pool=1_000, max_samples=5_000)
+    events = labeled(1_000)
+    for example in events:
+        evaluator.add(example)
+    strong = loop.register(models.good, parent=weak.id)  # trained on none of these offsets
+
+    evaluator.evaluate()
+
+    holdout_older = [
+        e for e in events[:-100] if is_holdout(e.event_id, loop.settings.labels.holdout_percent)
+    ]
+    assert holdout_older  # the window alone holds only the last 100
+    [decision] = Decisions(make_engine(loop.settings.db)).recent()
+    assert (decision.challenger_version, decision.outcome) == (strong.id, DecisionOutcome.PROMOTED)
+    assert decision.sample_count == 100 + len(holdout_older)

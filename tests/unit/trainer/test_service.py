@@ -162,3 +162,38 @@ class TestRecoveryCadence:
             intake.offer(self.ex(i))
         assert intake.on_drift(self.drift(55)) and buf.post_drift == 5
         assert intake.drifts == 2
+
+
+def test_a_redone_set_is_due_at_once_with_the_examples_of_the_cancelled_one() -> None:
+    trigger = FineTuneTrigger(every_labels=50, interval_s=0, clock=FakeClock())
+    intake = TrainingIntake(ReplayBuffer(1000, 0, seed=0), trigger, holdout_percent=0)
+    for i in range(50):
+        intake.offer(example(i))
+    cancelled = intake.take_if_due()
+    assert cancelled is not None
+    for i in range(50, 55):
+        intake.offer(example(i))
+    assert intake.take_if_due() is None  # 5 new labels: not due by the trigger
+
+    intake.redo()  # the fine-tune of ``cancelled`` was cancelled: its champion was replaced
+
+    again = intake.take_if_due()
+    assert again is not None
+    assert {p.offset for p in again.positions} == set(range(55))
+    assert intake.take_if_due() is None  # once: the cadence is back
+
+
+def test_a_redo_while_recovering_waits_only_for_the_first_post_drift_examples() -> None:
+    buf = ReplayBuffer(window_size=500, reservoir_size=100, seed=0)
+    intake = TestRecoveryCadence.intake(buf)
+    assert intake.on_drift(TestRecoveryCadence.drift(0))
+    for i in range(20):
+        intake.offer(TestRecoveryCadence.ex(i))
+    assert intake.take_if_due() is not None  # the first fine-tune after the drift
+    intake.offer(TestRecoveryCadence.ex(20))
+    assert intake.take_if_due() is None  # 1 label of the 10 the cadence waits for
+
+    intake.redo()
+
+    again = intake.take_if_due()
+    assert again is not None and again.post_drift == 21
