@@ -4,9 +4,12 @@ with an automatic rollback when it turns out worse.
 
 A challenger's trial runs over several rounds: each round adds the fresh labeled events
 that arrived since, and the sequential test (``evaluator.sequential``) may stop it at any
-round without raising the false-promotion rate. A newer candidate waits until the trial in
-progress is decided, or supersedes it once the trial has ``supersede_after`` events (a
-small gain needs a few hundred events to show; a large one shows in the first look). Meanwhile
+round without raising the false-promotion rate. Each trial starts with the holdout events
+the evaluator keeps (``HoldoutPool``) and the window's events neither model trained on. A
+newer candidate waits until the trial in progress is decided, or supersedes it once the
+trial has ``supersede_after`` events, twice as many when it is close to a promotion (a small
+gain needs a few hundred events to show; a large one shows in the first look), and at once
+when it was fine-tuned from an earlier champion and the newer one from the current. Meanwhile
 both models score live unlabeled events in the shadow (``evaluator.shadow``).
 """
 
@@ -261,7 +264,7 @@ class Evaluator:
         behind: bool = False,
     ) -> None:
         """One look at the trial of ``challenger``. It ends undecided when a newer
-        candidate waits and it has ``supersede_after`` events, or at once when it is
+        candidate waits and it has had its chance (``has_had_its_chance``), or at once when it is
         ``behind``: fine-tuned from an earlier champion while the newer candidate starts
         from the current one (during a recovery such a trial only held up the next
         challenger). Ending a trial without a promotion never raises the false-promotion
