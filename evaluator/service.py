@@ -103,12 +103,11 @@ class HoldoutPool:
     """
 
     def __init__(self, capacity: int, holdout_percent: int) -> None:
-        self._examples: deque[LabeledExample] = deque(maxlen=capacity) if capacity else deque()
-        self._capacity = capacity
+        self._examples: deque[LabeledExample] = deque(maxlen=capacity)  # 0: keeps nothing
         self._percent = holdout_percent
 
     def add(self, example: LabeledExample) -> None:
-        if self._capacity and is_holdout(example.event_id, self._percent):
+        if is_holdout(example.event_id, self._percent):
             self._examples.append(example)
 
     def __len__(self) -> int:

@@ -135,9 +135,9 @@ class TrainingIntake:
         return training_set
 
     def redo(self) -> None:
-        """The fine-tune of the set cut last was cancelled before it registered anything (its
-        base champion was replaced): the next set is due at once, whatever the cadence says.
-        Its examples are still in the buffer, so the next set has them."""
+        """The fine-tune of the set cut last was cancelled (its base champion was replaced):
+        the next set is due at once, whatever the cadence says. Its examples are still in the
+        buffer, so the next set has them."""
         self._redo = True
 
     def take_if_due(self) -> TrainingSet | None:
