@@ -27,6 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from arena.config import Settings
 from arena.datasets import DEMO_DRIFTS
+from arena.demo.audit import AUDIT_DIGITS
 from arena.demo.run import DemoConfig, run_demo
 from arena.demo.stream import NO_DRIFT, StreamPlan
 from bench.isolated import run_isolated
@@ -34,6 +35,8 @@ from bench.machine import describe
 
 log = logging.getLogger("bench.learning")
 ROOT = Path(__file__).resolve().parent.parent
+AUDIT_SIZE = f"{AUDIT_DIGITS.stop - AUDIT_DIGITS.start:,}"
+TARGET_GAP = 0.02  # issue 11: recovered accuracy within 2 points of pre-drift
 DOC_BEGIN = "<!-- learn-bench:begin -->"
 DOC_END = "<!-- learn-bench:end -->"
 FIGURES = (
@@ -41,6 +44,10 @@ FIGURES = (
     "post_drift_min_accuracy",
     "pre_drift_accuracy",
     "recovered_accuracy",
+    "audited_pre_drift_accuracy",
+    "audited_recovered_accuracy",
+    "audited_recovered_gap",
+    "audited_final_clean_accuracy",
     "promotions",
     "false_promotions",
     "challenger_decisions",
@@ -145,6 +152,10 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
     labels = [r["labels_until_recovery"] for r in drifted]
     recovered = [r for r in labels if r is not None]
     gaps = [r["pre_drift_accuracy"] - r["recovered_accuracy"] for r in drifted]
+    audited = [
+        r["audited_recovered_gap"] for r in drifted if r.get("audited_recovered_gap") is not None
+    ]
+    close = [round(g, 4) <= TARGET_GAP for g in gaps]
     decisions = sum(r["challenger_decisions"] for r in aa)
     false = sum(r["false_promotions"] for r in aa)
     return {
@@ -153,6 +164,10 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "labels_until_recovery_median": statistics.median(recovered) if recovered else None,
         "labels_until_recovery_max": max(recovered) if recovered else None,
         "worst_recovered_gap": round(max(gaps), 4) if gaps else None,
+        "within_2_points": sum(close),
+        "audited_runs": len(audited),
+        "audited_within_2_points": sum(g <= TARGET_GAP for g in audited),
+        "worst_audited_gap": round(max(audited), 4) if audited else None,
         "aa_decisions": decisions,
         "aa_promotions": sum(r["promotions"] for r in aa),
         "aa_false_promotions": false,
@@ -175,8 +190,9 @@ def markdown(result: dict[str, Any]) -> str:
         f" {p['drift_at']}; the A/A run streams {p['aa_events']} at {p['aa_rate_per_s']:g}/s.",
         "",
         "| drift | seed | labels until recovery | post-drift min | pre-drift | recovered "
-        "| promotions | false | detected at event | first fine-tune (labels) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| audited: before, after (clean) | promotions | false | detected at event "
+        "| first fine-tune (labels) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["runs"]:
         if r["drift"] == NO_DRIFT:
@@ -185,7 +201,8 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(
             f"| {r['drift']} | {r['seed']} | {'not in the run' if until is None else until} "
             f"| {r['post_drift_min_accuracy']} | {r['pre_drift_accuracy']} "
-            f"| {r['recovered_accuracy']} | {r['promotions']} | {r['false_promotions']} "
+            f"| {r['recovered_accuracy']} | {_audited(r)} "
+            f"| {r['promotions']} | {r['false_promotions']} "
             f"| {r['drift_detected_at_event']} | {r['first_finetune_after_drift_labels']} |"
         )
     lines += [
@@ -194,7 +211,13 @@ def markdown(result: dict[str, Any]) -> str:
         f"stream ended; over those, labels until recovery: median "
         f"**{a['labels_until_recovery_median']}**, max **{a['labels_until_recovery_max']}**. "
         f"The worst recovered accuracy (last 2,000 events) is {a['worst_recovered_gap']} below "
-        f"its run's pre-drift accuracy.",
+        f"its run's pre-drift accuracy; {a['within_2_points']} of {a['runs']} runs end within"
+        f" 2 points of it.",
+        "",
+        f"Audited (the champion before the drift on {AUDIT_SIZE} clean digits no service saw,"
+        f" the champion at the end on the same digits drifted): {a['audited_within_2_points']}"
+        f" of {a['audited_runs']} runs end within 2 points; the worst is"
+        f" {a['worst_audited_gap']} below.",
         "",
         f"A/A (no drift): **{a['aa_false_promotions']} false promotions in "
         f"{a['aa_decisions']} challenger decisions** ({a['aa_promotions']} promotions); "
@@ -203,6 +226,15 @@ def markdown(result: dict[str, Any]) -> str:
         DOC_END,
     ]
     return "\n".join(lines)
+
+
+def _audited(r: dict[str, Any]) -> str:
+    if r.get("audited_recovered_accuracy") is None:
+        return "-"
+    return (
+        f"{r['audited_pre_drift_accuracy']}, {r['audited_recovered_accuracy']}"
+        f" ({r['audited_final_clean_accuracy']})"
+    )
 
 
 def _aa_rerun(result: dict[str, Any]) -> str:

@@ -19,12 +19,12 @@ from arena.bus.producer import make_producer
 from arena.bus.topics import default_topics, ensure_topics
 from arena.config import Settings
 from arena.control import ControlPlane
-from arena.demo.audit import audit_promotions
+from arena.demo.audit import audit_promotions, audit_recovery
 from arena.demo.collect import Collector
 from arena.demo.dashboard import start_dashboard
 from arena.demo.fleet import Fleet
 from arena.demo.report import summarize, write
-from arena.demo.stream import NO_DRIFT, StreamPlan, build_stream, publish
+from arena.demo.stream import NO_DRIFT, GroundTruth, StreamPlan, build_stream, publish
 from arena.deployment import QUICK_LOOP, isolated_deployment
 from arena.errors import ArenaError
 from arena.signing import ArtifactSigner
@@ -151,9 +151,30 @@ def run_demo(base: Settings, config: DemoConfig) -> dict[str, Any]:
     )
     summary["promotion_audit"] = [dataclasses.asdict(a) | {"false": a.false} for a in audits]
     summary["false_promotions"] = sum(a.false for a in audits)
+    summary |= _recovery_audit(settings, config.plan, truth, collector)
     summary_path, plot_path = write(summary, config.out_dir)
     _print_summary(summary, summary_path, plot_path)
     return summary
+
+
+def _recovery_audit(
+    settings: Settings, plan: StreamPlan, truth: GroundTruth, collector: Collector
+) -> dict[str, Any]:
+    """The champion that served the last photo before the drift, on clean audit digits,
+    against the champion at the end, on drifted ones (``arena.demo.audit``)."""
+    if plan.drift == NO_DRIFT or not 0 < plan.drift_at < len(truth.event_ids):
+        return {}
+    served = collector.observed.first.get(truth.event_ids[plan.drift_at - 1])
+    if served is None:  # counted as lost already
+        return {}
+    audit = audit_recovery(settings, plan.drift, int(served[0]))
+    return {
+        "audited_pre_drift_accuracy": audit.pre_drift_accuracy,
+        "audited_recovered_accuracy": audit.recovered_accuracy,
+        "audited_recovered_gap": audit.gap,
+        "audited_final_clean_accuracy": audit.final_clean_accuracy,
+        "recovery_audit": dataclasses.asdict(audit),
+    }
 
 
 def _stream(

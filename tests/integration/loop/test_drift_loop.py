@@ -38,6 +38,12 @@ def test_drift_is_detected_retrained_promoted_and_recovered(
     assert "adwin:input_mean" in summary["drift_detectors"]
     assert summary["first_finetune_after_drift_labels"] is not None
     assert summary["false_promotions"] == 0, summary["promotion_audit"]
+    # The models themselves, on digits no service saw: the champion at the end is the last
+    # promoted one, and it reads the drifted digits about as well as the first read clean ones.
+    audit = summary["recovery_audit"]
+    assert audit["pre_drift_champion"] == summary["initial_champion"]
+    assert audit["final_champion"] == last_promoted
+    assert summary["audited_recovered_accuracy"] >= summary["audited_pre_drift_accuracy"] - 0.03
     written = json.loads((tmp_path / "summary.json").read_text())
     assert written["events"] == summary["events"] == 20_000
     assert (tmp_path / "accuracy.png").stat().st_size > 10_000
