@@ -310,6 +310,7 @@ class EvaluatorSettings(BaseSettings):
     supersede_after: int = Field(default=400, ge=1)  # a newer challenger waits this long
     # ... or twice as long for a trial close to a promotion (always-valid p below this)
     promising_p: float = Field(default=0.05, ge=0.0, lt=1.0)
+    concurrent_trials: int = Field(default=3, ge=1)  # challengers on trial at once
     holdout_pool: int = Field(default=1_000, ge=0)  # holdout events kept for trials
     shadow_sample: int = Field(default=256, ge=1)  # unlabeled events shadow-scored per round
     min_margin: float = Field(default=0.01, ge=0.0)

@@ -5,12 +5,10 @@ with an automatic rollback when it turns out worse.
 A challenger's trial runs over several rounds: each round adds the fresh labeled events
 that arrived since, and the sequential test (``evaluator.sequential``) may stop it at any
 round without raising the false-promotion rate. Each trial starts with the holdout events
-the evaluator keeps (``HoldoutPool``) and the window's events neither model trained on. A
-newer candidate waits until the trial in progress is decided, or supersedes it once the
-trial has ``supersede_after`` events, twice as many when it is close to a promotion (a small
-gain needs a few hundred events to show; a large one shows in the first look), and at once
-when it was fine-tuned from an earlier champion and the newer one from the current. Meanwhile
-both models score live unlabeled events in the shadow (``evaluator.shadow``).
+the evaluator keeps (``HoldoutPool``) and the window's events neither model trained on.
+Several challengers may be on trial at once; ``evaluator.schedule`` says which, and which
+trials end undecided. Meanwhile the champion and the newest challenger on trial score live
+unlabeled events in the shadow (``evaluator.shadow``).
 """
 
 from __future__ import annotations
@@ -23,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 from numpy.typing import NDArray
 
-from arena.config import EvaluatorSettings, Settings
+from arena.config import Settings
 from arena.control import ControlPlane
 from arena.flavors import N_CLASSES
 from arena.join import LabeledExample
@@ -32,6 +30,7 @@ from evaluator.classification import classification_metrics
 from evaluator.handle import ACTOR, EvaluatorHandle
 from evaluator.policy import Decision, PromotionPolicy
 from evaluator.probation_watch import Probation, ProbationWatch
+from evaluator.schedule import BEHIND, Look, plan_round
 from evaluator.service import EvaluationWindow, HoldoutPool, decide_action
 from evaluator.shadow import ShadowSample, shadow_metrics
 from evaluator.trial import Trial
@@ -87,7 +86,7 @@ class Evaluator:
             cfg.max_recall_drop,
             max_samples=cfg.max_samples,
         )
-        self.trial: Trial | None = None
+        self.trials: dict[int, Trial] = {}  # by challenger id
         self.shadow = ShadowSample(cfg.shadow_sample)
         self.drift_log = drift_log
         self.drift: DriftRecord | None = None  # the latest drift the trainer detected
@@ -134,18 +133,14 @@ class Evaluator:
         self._follow_drift()
         self._record_champion(champion, now)
         self.watch.check(champion, self._predicted_classes, self._roll_back)
-        challenger, newest = self._candidate()
-        if challenger is not None:
-            self._score_shadow(champion, challenger, now)
-        if challenger is not None and (self.probation is None or self.cfg.judge_during_probation):
-            assert newest is not None
-            self._judge(
-                champion,
-                challenger,
-                now,
-                newer_waits=newest.id > challenger.id,
-                behind=behind_the_champion(challenger, newest, champion),
-            )
+        looks = self._schedule(champion)
+        if looks:
+            self._score_shadow(champion, looks[0].challenger, now)
+        if self.probation is None or self.cfg.judge_during_probation:
+            for look in looks:  # newest first: it learned from the most examples
+                if self._judge(champion, look, now):
+                    break  # a promotion: the others are judged against the new champion
+        self.handle.metrics.trials.set(len(self.trials))
         self._window_start = now
         metrics.probation_open.set(0 if self.probation is None else 1)
         metrics.probation_labels.set(self.watch.labels)
@@ -165,13 +160,13 @@ class Evaluator:
         if not latest or (self.drift is not None and latest[0].id == self.drift.id):
             return
         self.drift = latest[0]
-        if self.trial is not None:
+        if self.trials:
             log.info(
-                "drift detected (%s): the trial of v%d restarts on post-drift events",
+                "drift detected (%s): the trials of %s restart on post-drift events",
                 self.drift.detector,
-                self.trial.challenger_id,
+                ", ".join(f"v{v}" for v in self.trials),
             )
-            self.trial = None
+            self.trials.clear()
 
     def _after_drift(self, example: LabeledExample) -> bool:
         if self.drift is None:
@@ -189,9 +184,9 @@ class Evaluator:
             self.handle.decisions.append(f"{reason}: serving version {change.version.id}")
         self._pinned = pin.version_id if pin is not None else None
 
-    def _candidate(self) -> tuple[ModelVersion | None, ModelVersion | None]:
-        """The challenger to judge: the one on trial, else the newest (older ones are
-        rejected as superseded); and the newest candidate."""
+    def _schedule(self, champion: ModelVersion) -> list[Look]:
+        """This round's looks (``evaluator.schedule``); candidates left without a trial are
+        rejected as superseded, trials of versions no longer candidates are dropped."""
         candidates = [
             v
             for v in sorted(
@@ -199,20 +194,14 @@ class Evaluator:
             )
             if not self._stale_after_drift(v)
         ]
-        if not candidates:
-            self.trial = None
-            return None, None
-        on_trial = None
-        if self.trial is not None:
-            on_trial = next((v for v in candidates if v.id == self.trial.challenger_id), None)
-            if on_trial is None:
-                self.trial = None  # rejected or promoted by someone else meanwhile
-        keep = on_trial or candidates[-1]
-        newest = candidates[-1]
-        for old in candidates:
-            if old.id < keep.id:
-                self.registry.reject(old.id, f"superseded by version {newest.id}")
-        return keep, newest
+        ids = {v.id for v in candidates}
+        for gone in [v for v in self.trials if v not in ids]:  # decided by someone else
+            del self.trials[gone]
+        schedule = plan_round(candidates, self.trials, champion, self.cfg)
+        for old in schedule.superseded:
+            assert schedule.newest is not None
+            self.registry.reject(old.id, f"superseded by version {schedule.newest.id}")
+        return schedule.looks
 
     def _stale_after_drift(self, version: ModelVersion) -> bool:
         """Reject a challenger the trainer fit on pre-drift examples only, before the drift
@@ -254,25 +243,16 @@ class Evaluator:
         self.handle.metrics.champion_accuracy.set(metrics["accuracy"])
         self.handle.metrics.champion_samples.set(len(selection))
 
-    def _judge(
-        self,
-        champion: ModelVersion,
-        challenger: ModelVersion,
-        now: datetime,
-        *,
-        newer_waits: bool,
-        behind: bool = False,
-    ) -> None:
-        """One look at the trial of ``challenger``. It ends undecided when a newer
-        candidate waits and it has had its chance (``has_had_its_chance``), or at once when it is
-        ``behind``: fine-tuned from an earlier champion while the newer candidate starts
-        from the current one (during a recovery such a trial only held up the next
-        challenger). Ending a trial without a promotion never raises the false-promotion
-        rate."""
-        trial = self.trial
-        pair = (champion.id, challenger.id)
-        if trial is None or (trial.champion_id, trial.challenger_id) != pair:
-            trial = self.trial = Trial(champion.id, challenger.id, N_CLASSES)
+    def _judge(self, champion: ModelVersion, look: Look, now: datetime) -> bool:
+        """One look at the trial of ``look.challenger``; True when it was promoted.
+
+        When ``look.ending`` says so this is the trial's last look: a promotion is still
+        possible, otherwise it ends undecided (``evaluator.schedule`` says why). Ending a
+        trial without a promotion never raises the false-promotion rate."""
+        challenger = look.challenger
+        trial = self.trials.get(challenger.id)
+        if trial is None or trial.champion_id != champion.id:
+            trial = self.trials[challenger.id] = Trial(champion.id, challenger.id, N_CLASSES)
         selection = self.window.eligible_for(challenger, self.holdout, also_trained=[champion])
         eligible = self.pool.with_recent(selection.examples)
         fresh = [e for e in trial.unseen(eligible) if self._after_drift(e)]
@@ -283,25 +263,24 @@ class Evaluator:
                 self.models.model(champion).predict_proba(images),
                 self.models.model(challenger).predict_proba(images),
             )
-        superseded = behind or (newer_waits and has_had_its_chance(trial, self.cfg))
         decision = self.policy.judge(
             trial.labels(),
             trial.champion_proba(),
             trial.challenger_proba(),
             N_CLASSES,
             trial.test,
-            final=superseded,
+            final=look.ending is not None,
         )
         self.handle.metrics.trial_events.set(len(trial))
         log.debug("trial of v%d: %d events, p=%.3g", challenger.id, len(trial), trial.test.p_better)
         if decision is None:
-            return  # keep collecting: the next round adds the events that arrive meanwhile
-        self.trial = None
-        if superseded and not decision.promote:
+            return False  # keep collecting: the next round adds the events that arrive meanwhile
+        del self.trials[challenger.id]
+        if look.ending is not None and not decision.promote:
             why = (
                 f"fine-tuned from v{challenger.parent_id}, a newer candidate from the "
                 f"champion v{champion.id} waits"
-                if behind
+                if look.ending == BEHIND
                 else "superseded"
             )
             decision = dataclasses.replace(decision, reason=f"{why}, undecided: {decision.reason}")
@@ -337,14 +316,16 @@ class Evaluator:
                 self.watch.end(ProbationOutcome.CANCELLED, str(exc))
                 log.warning("v%d not promoted: %s", challenger.id, exc)
                 record(DecisionOutcome.CANCELLED, f"{action.reason}; not promoted: {exc}")
-                return
+                return True  # the champion changed all the same
             self.handle.promotions.append(challenger.id)
             log.info("v%d promoted over v%d: %s", challenger.id, champion.id, action.reason)
             record(DecisionOutcome.PROMOTED, action.reason)
+            return True
         else:
             self.registry.reject(challenger.id, f"lost its evaluation: {decision.reason}")
             log.info("v%d rejected: %s", challenger.id, decision.reason)
             record(DecisionOutcome.REJECTED, decision.reason)
+        return False
 
     def _record_decision(
         self,
@@ -406,30 +387,6 @@ class Evaluator:
                 if name != "sample_count"
             ]
         )
-
-
-def has_had_its_chance(trial: Trial, cfg: EvaluatorSettings) -> bool:
-    """Whether a newer challenger may replace the one on trial: the trial has
-    ``supersede_after`` events, or twice as many when it is close to a promotion (always-valid
-    p below ``promising_p``). Trials superseded at p = 0.01-0.03 threw away 400-500 events of
-    evidence that a few more would have made decisive. The test stays valid: when to stop a
-    trial may depend on its data."""
-    enough = max(cfg.min_samples, cfg.supersede_after)
-    if trial.test.p_better < cfg.promising_p:
-        enough *= 2
-    return len(trial) >= enough
-
-
-def behind_the_champion(
-    challenger: ModelVersion, newest: ModelVersion, champion: ModelVersion
-) -> bool:
-    """Whether ``challenger`` was fine-tuned from an earlier champion while ``newest``, a
-    newer candidate, was fine-tuned from the current one."""
-    return (
-        newest.id > challenger.id
-        and challenger.parent_id != champion.id
-        and newest.parent_id == champion.id
-    )
 
 
 def _finite(metrics: dict[str, float]) -> dict[str, float]:

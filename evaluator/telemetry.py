@@ -58,6 +58,11 @@ class EvaluatorMetrics:
         )
         self.trial_events = Gauge(
             "arena_evaluator_trial_events",
-            "Fresh labeled events in the challenger's trial in progress",
+            "Fresh labeled events in the trial looked at last",
+            registry=r,
+        )
+        self.trials = Gauge(
+            "arena_evaluator_trials",
+            "Challengers on trial against the champion (at most ARENA_EVALUATOR_CONCURRENT_TRIALS)",
             registry=r,
         )

@@ -5,14 +5,11 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from arena.config import EvaluatorSettings
 from arena.holdout import is_holdout
 from arena.join import EventPosition, LabeledExample
 from evaluator.policy import Decision
-from evaluator.rounds import behind_the_champion, has_had_its_chance
 from evaluator.service import EvaluationWindow, HoldoutPool, decide_action
 from evaluator.stats import McNemarResult
-from evaluator.trial import Trial
 from storage.domain import ArtifactRef, ModelVersion, OffsetRange, Pin, VersionStatus
 
 T = "arena.images"
@@ -159,51 +156,3 @@ class TestHoldoutPool:
         pool.add(example(1))
         assert len(pool) == 0
         assert [e.event_id for e in pool.with_recent([example(2)])] == [example(2).event_id]
-
-
-class TestBehindTheChampion:
-    def test_a_challenger_from_an_earlier_champion_is_behind_a_newer_one_from_the_current(
-        self,
-    ) -> None:
-        champion = version(5, parent=1)
-        assert behind_the_champion(version(6, parent=1), version(7, parent=5), champion)
-
-    def test_not_behind_when_it_starts_from_the_champion_or_the_newer_one_does_not(self) -> None:
-        champion = version(5, parent=1)
-        assert not behind_the_champion(version(6, parent=5), version(7, parent=5), champion)
-        assert not behind_the_champion(version(6, parent=1), version(7, parent=1), champion)
-        assert not behind_the_champion(version(6, parent=1), version(6, parent=1), champion)
-
-
-class TestSupersede:
-    @staticmethod
-    def trial(wins: int, losses: int, ties: int) -> Trial:
-        trial = Trial(1, 2, n_classes=10)
-        probabilities = np.eye(10, dtype=np.float32)
-        # Interleaved, so the evidence grows evenly (the test remembers its best look).
-        discordant = [(0, 1)] * wins + [(1, 0)] * losses
-        order = np.argsort(
-            np.r_[np.arange(wins) / max(wins, 1), np.arange(losses) / max(losses, 1)]
-        )
-        outcomes = [discordant[i] for i in order] + [(0, 0)] * ties
-        for champion_right, challenger_right in outcomes:
-            e = example(len(trial))
-            champion = probabilities[1 if champion_right else 0]  # the label is 1
-            challenger = probabilities[1 if challenger_right else 0]
-            trial.add([e], champion[None], challenger[None])
-        return trial
-
-    def test_an_undecided_trial_may_be_superseded_after_supersede_after_events(self) -> None:
-        cfg = EvaluatorSettings(supersede_after=400, promising_p=0.05)
-        trial = self.trial(wins=10, losses=10, ties=379)
-        assert trial.test.p_better >= 0.05 and not has_had_its_chance(trial, cfg)
-        assert has_had_its_chance(self.trial(wins=10, losses=10, ties=380), cfg)
-
-    def test_a_trial_close_to_a_promotion_gets_twice_as_many(self) -> None:
-        cfg = EvaluatorSettings(supersede_after=400, promising_p=0.05)
-        close = self.trial(wins=30, losses=10, ties=360)
-        assert 0.01 < close.test.p_better < 0.05
-        assert not has_had_its_chance(close, cfg)
-        assert has_had_its_chance(self.trial(wins=30, losses=10, ties=760), cfg)
-        # promising_p 0: the plain rule
-        assert has_had_its_chance(close, EvaluatorSettings(supersede_after=400, promising_p=0))
