@@ -296,7 +296,7 @@ class TrainerSettings(BaseSettings):
     drift_augment_copies: int = Field(default=3, ge=1)  # x the examples, shifted (1: off)
     drift_learning_rate_scale: float = Field(default=2.0, gt=0)  # x the rate, recovering
     drift_replay_fraction: float = Field(default=0.3, ge=0.0)  # reservoir share, recovering
-    drift_max_examples: int = Field(default=1_000, ge=1)  # newest post-drift ones per fit
+    drift_max_examples: int = Field(default=2_000, ge=1)  # newest post-drift ones per fit
     drift_cooldown_labels: int = Field(default=500, ge=0)  # a new drift only after this many
     # Register an ONNX form with each keras/sklearn version (parity-checked; docs/operations.md).
     export_onnx: bool = True
