@@ -220,12 +220,16 @@ def markdown(result: dict[str, Any]) -> str:
         f" {a['worst_audited_gap']} below.",
         "",
         f"A/A (no drift): **{a['aa_false_promotions']} false promotions in "
-        f"{a['aa_decisions']} challenger decisions** ({a['aa_promotions']} promotions); "
+        f"{a['aa_decisions']} challenger decisions** ({_count(a['aa_promotions'], 'promotion')}); "
         f"lost predictions {a['lost_predictions']}, duplicated {a['duplicate_predictions']} "
         f"over every run.",
         DOC_END,
     ]
     return "\n".join(lines)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _audited(r: dict[str, Any]) -> str:
