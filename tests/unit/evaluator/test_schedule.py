@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import numpy as np
 
 from arena.config import EvaluatorSettings
@@ -17,22 +15,12 @@ from evaluator.schedule import (
     plan_round,
 )
 from evaluator.trial import Trial
-from storage.domain import ArtifactRef, ModelVersion, VersionStatus
-
-NOW = datetime(2026, 1, 1, tzinfo=UTC)
+from storage.domain import ModelVersion
+from tests.unit.versions import model_version
 
 
 def version(vid: int, parent: int | None = None) -> ModelVersion:
-    return ModelVersion(
-        id=vid,
-        flavor="keras",
-        artifact=ArtifactRef("s3://arena-models/sha256/00", "0" * 64, 1),
-        parent_id=parent,
-        training_ranges=(),
-        hyperparameters={},
-        created_at=NOW,
-        status=VersionStatus.CANDIDATE,
-    )
+    return model_version(vid, parent=parent)
 
 
 def trial_of(challenger: int, wins: int, losses: int, ties: int, champion: int = 1) -> Trial:

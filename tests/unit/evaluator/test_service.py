@@ -10,23 +10,15 @@ from arena.join import EventPosition, LabeledExample
 from evaluator.policy import Decision
 from evaluator.service import EvaluationWindow, HoldoutPool, decide_action
 from evaluator.stats import McNemarResult
-from storage.domain import ArtifactRef, ModelVersion, OffsetRange, Pin, VersionStatus
+from storage.domain import ModelVersion, OffsetRange, Pin
+from tests.unit.versions import model_version
 
 T = "arena.images"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def version(vid: int, *ranges: OffsetRange, parent: int | None = None) -> ModelVersion:
-    return ModelVersion(
-        id=vid,
-        flavor="sklearn",
-        artifact=ArtifactRef("s3://arena-models/sha256/00", "0" * 64, 1),
-        parent_id=parent,
-        training_ranges=ranges,
-        hyperparameters={},
-        created_at=NOW,
-        status=VersionStatus.CANDIDATE,
-    )
+    return model_version(vid, *ranges, parent=parent)
 
 
 def example(offset: int, partition: int = 0) -> LabeledExample:

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import psycopg
 import pytest
 
-from storage.domain import ArtifactRef, ModelVersion, VersionStatus
+from storage.domain import ModelVersion, VersionStatus
+from tests.unit.versions import model_version
 from trainer.champion_cache import ChampionCache
 
 
@@ -18,16 +17,7 @@ class Clock:
 
 
 def version(vid: int) -> ModelVersion:
-    return ModelVersion(
-        id=vid,
-        flavor="keras",
-        artifact=ArtifactRef("s3://arena-models/sha256/00", "0" * 64, 1),
-        parent_id=None,
-        training_ranges=(),
-        hyperparameters={},
-        created_at=datetime(2026, 1, 1, tzinfo=UTC),
-        status=VersionStatus.CHAMPION,
-    )
+    return model_version(vid, status=VersionStatus.CHAMPION)
 
 
 class Registry:
