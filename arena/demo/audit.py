@@ -88,9 +88,9 @@ def _scoring(settings: Settings) -> Iterator[tuple[Registry, Scorer]]:
         engine.dispose()
 
 
-def _audit_images(drift: str | None) -> tuple[NDArray[np.uint8], NDArray[np.uint8] | None]:
-    clean = np.array(load_mnist().x_train[AUDIT_DIGITS])
-    return clean, apply_drift(drift, clean.copy()) if drift is not None else None
+def _audit_digits() -> NDArray[np.uint8]:
+    """The clean audit digits (a writable copy of the shared, read-only MNIST array)."""
+    return np.array(load_mnist().x_train[AUDIT_DIGITS])
 
 
 def audit_promotions(
@@ -101,7 +101,8 @@ def audit_promotions(
     ``drift``: the stream's drift (None: none); ``drift_started``: when its first drifted
     event was published; a promotion decided after it is judged on drifted digits.
     """
-    clean, drifted = _audit_images(drift)
+    clean = _audit_digits()
+    drifted = apply_drift(drift, clean) if drift is not None else None
     with _scoring(settings) as (registry, accuracy):
         decisions = Decisions(registry.engine).recent(
             outcome=DecisionOutcome.PROMOTED, limit=10_000
@@ -129,8 +130,8 @@ def audit_promotions(
 
 def audit_recovery(settings: Settings, drift: str, pre_drift_champion: int) -> RecoveryAudit:
     """The champion before ``drift`` against the registry's champion now, on the audit digits."""
-    clean, _ = _audit_images(None)
-    drifted = apply_drift(drift, clean.copy())
+    clean = _audit_digits()
+    drifted = apply_drift(drift, clean)
     with _scoring(settings) as (registry, accuracy):
         final = registry.champion()
         if final is None:
